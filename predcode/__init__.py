@@ -1,0 +1,44 @@
+"""predcode: predictive-coding neuroscience on numpy, numba and CuPy.
+
+The public API is curated here; see the documentation for the design.
+"""
+
+from ._version import __version__
+from .backend import (
+    available_backends,
+    blas_threads,
+    get_kernel,
+    resolve_backend,
+    set_blas_threads,
+    to_device,
+    to_numpy,
+)
+from .base import Model, load_model
+from .exceptions import (
+    BackendError,
+    DivergenceError,
+    NotFittedError,
+    PredcodeError,
+    ValidationError,
+)
+from .models import MLP, PCN
+
+__all__ = [
+    "__version__",
+    "PCN",
+    "MLP",
+    "Model",
+    "load_model",
+    "available_backends",
+    "resolve_backend",
+    "get_kernel",
+    "to_device",
+    "to_numpy",
+    "blas_threads",
+    "set_blas_threads",
+    "PredcodeError",
+    "ValidationError",
+    "BackendError",
+    "NotFittedError",
+    "DivergenceError",
+]

@@ -1,0 +1,188 @@
+"""numba (CPU) versions of the predictive-coding kernels.
+
+Same signatures as :mod:`predcode.kernels.reference`. The elementwise work of a
+settling step (error, Euler update, ``f`` and ``f'``, energy) is fused into one
+pass over memory; matrix products stay in BLAS (numpy's ``matmul`` with ``out=``
+and an in-place ``gemm`` for the Hebbian update), which is faster than numba's
+own ``np.dot`` on the machines we measured.
+
+Compilation notes (what makes these loops vectorise):
+
+* ``error_model="numpy"``: no ZeroDivisionError branch on ``p / q``;
+* ``fastmath`` *without* ``nnan``/``ninf``, so NaN still propagates and
+  divergence stays detectable;
+* float32 ``tanh`` is a [13/6] rational approximation (max abs error 3e-7,
+  clamped at |x| = 7.9, where float32 tanh is exactly +-1); float64 uses libm.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+from scipy.linalg import blas
+
+from ..activations import ACTIVATION_CODES
+from ..backend import register_kernel
+
+B = "numba"
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+_JIT = {"fastmath": _FASTMATH, "error_model": "numpy", "cache": True, "nogil": True}
+
+
+def _tanh(x):  # pragma: no cover - replaced by the overload inside numba
+    return math.tanh(x)
+
+
+@overload(_tanh, inline="always", fastmath=_FASTMATH)
+def _tanh_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+
+        def tanh32(x):
+            c = np.float32(7.90531110763549805)
+            x = min(max(x, -c), c)
+            x2 = x * x
+            p = np.float32(-2.76076847742355e-16)
+            p = p * x2 + np.float32(2.00018790482477e-13)
+            p = p * x2 + np.float32(-8.60467152213735e-11)
+            p = p * x2 + np.float32(5.12229709037114e-08)
+            p = p * x2 + np.float32(1.48572235717979e-05)
+            p = p * x2 + np.float32(6.37261928875436e-04)
+            p = p * x2 + np.float32(4.89352455891786e-03)
+            p = p * x
+            q = np.float32(1.19825839466702e-06)
+            q = q * x2 + np.float32(1.18534705686654e-04)
+            q = q * x2 + np.float32(2.26843463243900e-03)
+            q = q * x2 + np.float32(4.89352518554385e-03)
+            return p / q
+
+        return tanh32
+    return lambda x: math.tanh(x)
+
+
+@numba.njit(inline="always", **{k: v for k, v in _JIT.items() if k != "cache"})
+def _f_df(v, act):
+    """(f(v), f'(v)) for activation code ``act`` (see ACTIVATION_CODES)."""
+    one = v - v + 1  # 1 in v's dtype
+    if act == 1:  # tanh
+        t = _tanh(v)
+        return t, one - t * t
+    if act == 2:  # sigmoid via tanh: no overflow
+        s = (one + _tanh(v * 0.5)) * 0.5
+        return s, s * (one - s)
+    if act == 3:  # relu
+        return (v, one) if v > 0 else (v - v, v - v)
+    return v, one  # linear
+
+
+@numba.njit(**_JIT)
+def _activate(x, fx, dfx, act):
+    n, m = x.shape
+    for i in range(n):
+        for j in range(m):
+            f, d = _f_df(x[i, j], act)
+            fx[i, j] = f
+            dfx[i, j] = d
+
+
+@numba.njit(**_JIT)
+def _error(x, z, b, precision, eps):
+    n, m = x.shape
+    pi = x.dtype.type(precision)
+    acc = x.dtype.type(0.0)
+    for i in range(n):
+        for j in range(m):
+            e = x[i, j] - z[i, j] - b[j]
+            eps[i, j] = pi * e
+            acc += e * e
+    return 0.5 * pi * acc
+
+
+@numba.njit(**_JIT)
+def _settle(x, z, b, bu, fx, dfx, eps, gamma, precision, act, refresh):
+    n, m = x.shape
+    g = x.dtype.type(gamma)
+    pi = x.dtype.type(precision)
+    acc = x.dtype.type(0.0)
+    for i in range(n):
+        if refresh:
+            for j in range(m):
+                e = x[i, j] - z[i, j] - b[j]
+                ep = pi * e
+                eps[i, j] = ep
+                acc += e * e
+                v = x[i, j] + g * (dfx[i, j] * bu[i, j] - ep)
+                x[i, j] = v
+                f, d = _f_df(v, act)
+                fx[i, j] = f
+                dfx[i, j] = d
+        else:
+            for j in range(m):
+                e = x[i, j] - z[i, j] - b[j]
+                ep = pi * e
+                eps[i, j] = ep
+                acc += e * e
+                x[i, j] += g * (dfx[i, j] * bu[i, j] - ep)
+    return 0.5 * pi * acc
+
+
+@numba.njit(**_JIT)
+def _bias_update(b, eps, scale):
+    n, m = eps.shape
+    s = b.dtype.type(scale)
+    for i in range(n):
+        for j in range(m):
+            b[j] += s * eps[i, j]
+
+
+@register_kernel("pc_activate", B)
+def pc_activate(x: Any, fx: Any, dfx: Any, activation: str) -> None:
+    """numba version of :func:`predcode.kernels.reference.pc_activate`."""
+    _activate(x, fx, dfx, ACTIVATION_CODES[activation])
+
+
+@register_kernel("pc_predict", B)
+def pc_predict(W: Any, fx_prev: Any, out: Any) -> None:
+    """BLAS GEMM, as :func:`predcode.kernels.reference.pc_predict`."""
+    np.matmul(fx_prev, W.T, out=out)
+
+
+@register_kernel("pc_feedback", B)
+def pc_feedback(W: Any, eps: Any, out: Any) -> None:
+    """BLAS GEMM, as :func:`predcode.kernels.reference.pc_feedback`."""
+    np.matmul(eps, W, out=out)
+
+
+@register_kernel("pc_error", B)
+def pc_error(x: Any, z: Any, b: Any, precision: float, eps: Any):
+    """numba version of :func:`predcode.kernels.reference.pc_error`."""
+    return _error(x, z, b, precision, eps)
+
+
+@register_kernel("pc_settle_step", B)
+def pc_settle_step(x, z, b, bu, fx, dfx, eps, gamma, precision, activation, refresh):
+    """numba version of :func:`predcode.kernels.reference.pc_settle_step`."""
+    return _settle(
+        x, z, b, bu, fx, dfx, eps, gamma, precision, ACTIVATION_CODES[activation], bool(refresh)
+    )
+
+
+@register_kernel("pc_hebbian", B)
+def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
+    """In-place GEMM (beta = 1) for ``W``, fused loop for ``b``.
+
+    ``W`` is C-contiguous (n_l, n_{l-1}), i.e. Fortran ``W^T``; BLAS computes
+    ``W^T += (lr/n) fx_prev^T eps`` on it without a temporary.
+    """
+    n = eps.shape[0]
+    scale = lr / n
+    if W.flags.c_contiguous and fx_prev.flags.c_contiguous and eps.flags.c_contiguous:
+        gemm = blas.get_blas_funcs("gemm", (W,))
+        gemm(scale, fx_prev.T, eps.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
+    else:
+        W += scale * (eps.T @ fx_prev)
+    _bias_update(b, eps, scale)

@@ -1,0 +1,242 @@
+"""Input and parameter validation shared by all model families.
+
+Errors follow one pattern: ``Owner.parameter: expected ..., got ...; how to fix``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .exceptions import BackendError, ValidationError
+
+__all__ = [
+    "check_array",
+    "check_param",
+    "check_choice",
+    "check_dtype",
+    "check_random_state",
+    "check_sizes",
+]
+
+
+def _name(owner: str | None, name: str) -> str:
+    return f"{owner}.{name}" if owner else name
+
+
+def check_param(
+    value: Any,
+    name: str,
+    owner: str | None = None,
+    *,
+    kind: type | tuple[type, ...] = numbers.Real,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = False,
+    high_inclusive: bool = True,
+) -> Any:
+    """Check a scalar parameter's type and range.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Parameter name, used in the message.
+    owner : str, optional
+        Class or function owning the parameter, e.g. ``"PCN"``.
+    kind : type or tuple of types
+        Accepted types (``numbers.Real``, ``numbers.Integral``, ``bool`` ...).
+    low, high : float, optional
+        Bounds; ``low`` is exclusive unless ``low_inclusive``.
+    low_inclusive, high_inclusive : bool
+        Whether the bounds are inclusive.
+
+    Returns
+    -------
+    object
+        ``value`` unchanged.
+
+    Raises
+    ------
+    ValidationError
+        If the type or range is wrong.
+    """
+    full = _name(owner, name)
+    if isinstance(value, bool) and kind is not bool and bool not in np.atleast_1d(kind):
+        raise ValidationError(f"{full}: expected a number, got the bool {value!r}.")
+    if not isinstance(value, kind):
+        want = getattr(kind, "__name__", str(kind))
+        raise ValidationError(
+            f"{full}: expected {want}, got {type(value).__name__} {value!r}."
+        )
+    if isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValidationError(f"{full}: must be finite, got {value!r}.")
+    if low is not None:
+        bad = value < low if low_inclusive else value <= low
+        if bad:
+            op = ">=" if low_inclusive else ">"
+            raise ValidationError(f"{full}: must be {op} {low}, got {value!r}.")
+    if high is not None:
+        bad = value > high if high_inclusive else value >= high
+        if bad:
+            op = "<=" if high_inclusive else "<"
+            raise ValidationError(f"{full}: must be {op} {high}, got {value!r}.")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str], owner: str | None = None) -> str:
+    """Check that ``value`` is one of ``choices`` (strings)."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValidationError(
+            f"{_name(owner, name)}: unknown option {value!r}; choose one of "
+            + ", ".join(repr(c) for c in choices)
+            + "."
+        )
+    return value
+
+
+def check_dtype(dtype: Any, name: str = "dtype", owner: str | None = None) -> np.dtype:
+    """Resolve ``dtype`` to ``float32`` or ``float64``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValidationError(
+            f"{_name(owner, name)}: expected 'float32' or 'float64', got {dtype!r}."
+        ) from exc
+    if dt not in (np.float32, np.float64):
+        raise ValidationError(
+            f"{_name(owner, name)}: expected 'float32' or 'float64', got {dt.name!r}; "
+            "predcode computes in floating point only."
+        )
+    return dt
+
+
+def check_sizes(sizes: Any, name: str = "sizes", owner: str | None = None) -> tuple[int, ...]:
+    """Check a layer-size sequence: at least two positive integers."""
+    full = _name(owner, name)
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise ValidationError(
+            f"{full}: expected a sequence of layer widths such as (64, 32, 10), got {sizes!r}."
+        )
+    if len(sizes) < 2:
+        raise ValidationError(
+            f"{full}: expected at least two layers (input and output), got {tuple(sizes)!r}."
+        )
+    out = []
+    for i, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValidationError(
+                f"{full}[{i}]: expected a positive integer width, got {n!r}."
+            )
+        out.append(int(n))
+    return tuple(out)
+
+
+def check_array(
+    X: Any,
+    name: str = "X",
+    owner: str | None = None,
+    *,
+    ndim: int | None = 2,
+    shape: Sequence[int | None] | None = None,
+    dtype: np.dtype | None = None,
+    xp: Any = None,
+    allow_nonfinite: bool = False,
+) -> Any:
+    """Validate an array: kind, dimensionality, shape, dtype and finiteness.
+
+    Parameters
+    ----------
+    X : array_like
+        The input. Lists and numpy arrays are accepted on host backends; on the
+        cupy backend ``X`` must already be a cupy array (no silent host→device copy).
+    name, owner : str
+        Used in messages.
+    ndim : int, optional
+        Required number of dimensions.
+    shape : sequence of int or None, optional
+        Required shape; ``None`` entries are free.
+    dtype : numpy dtype, optional
+        Cast to this floating dtype (a cast, never a device move).
+    xp : module, optional
+        Array namespace the result must belong to (numpy or cupy).
+    allow_nonfinite : bool
+        Skip the NaN/inf check.
+
+    Returns
+    -------
+    array
+        ``X`` as an array of namespace ``xp`` and dtype ``dtype``.
+    """
+    from .backend import array_namespace  # local: avoid import cycle
+
+    full = _name(owner, name)
+    if xp is None:
+        xp = np
+    src = array_namespace(X)
+    if src is not xp:
+        target = "cupy" if xp is not np else "numpy"
+        raise BackendError(
+            f"{full}: expected a {xp.__name__} array for this backend, got a "
+            f"{src.__name__} array; move it explicitly with "
+            f"predcode.to_device({name}, {target!r})."
+        ) from None
+    if xp is np:
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists etc.
+            raise ValidationError(f"{full}: could not convert to an array ({exc}).") from exc
+    if X.dtype.kind not in "biuf":
+        raise ValidationError(
+            f"{full}: expected numeric data, got dtype {X.dtype}; convert with "
+            f"{name}.astype('float64')."
+        )
+    if ndim is not None and X.ndim != ndim:
+        hint = ""
+        if ndim == 2 and X.ndim == 1:
+            hint = f"; for a single sample use {name}.reshape(1, -1)"
+        want = "(n_samples, n_features)" if ndim == 2 else f"{ndim} dimensions"
+        raise ValidationError(
+            f"{full}: expected shape {want}, got {tuple(X.shape)}{hint}."
+        )
+    if shape is not None:
+        for axis, (got, want) in enumerate(zip(X.shape, shape, strict=True)):
+            if want is not None and got != want:
+                pretty = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ")"
+                raise ValidationError(
+                    f"{full}: expected shape {pretty}, got {tuple(X.shape)} "
+                    f"(axis {axis} has {got}, expected {want})."
+                )
+    if X.shape[0] == 0 if X.ndim else False:
+        raise ValidationError(f"{full}: got an empty array of shape {tuple(X.shape)}.")
+    if dtype is not None and X.dtype != dtype:
+        X = X.astype(dtype)
+    if not allow_nonfinite and X.dtype.kind == "f" and not bool(xp.isfinite(X).all()):
+        n_bad = int((~xp.isfinite(X)).sum())
+        raise ValidationError(
+            f"{full}: contains {n_bad} NaN or infinite value(s); clean or impute them first."
+        )
+    return X
+
+
+def check_random_state(random_state: Any, name: str = "random_state", owner: str | None = None):
+    """Turn ``random_state`` into a :class:`numpy.random.Generator`.
+
+    ``None`` gives a fresh unseeded generator; an int seeds one; a Generator is
+    passed through.
+    """
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
+        if isinstance(random_state, bool):
+            raise ValidationError(f"{_name(owner, name)}: expected an int seed, got a bool.")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    raise ValidationError(
+        f"{_name(owner, name)}: expected None, an int seed or numpy.random.Generator, "
+        f"got {type(random_state).__name__}."
+    )
