@@ -926,7 +926,7 @@ class MLP(_LayeredNet):
         return 0.5 * ((Y - out) ** 2).sum(axis=1)
 
     def gradients(self, X: Any, y: Any) -> list:
-        r"""Backprop updates :math:`-\partial \bar{\mathcal L}/\partial W_l` of the batch-mean loss."""
+        r"""Backprop updates :math:`-\partial \bar{\mathcal L}/\partial W_l` (batch-mean loss)."""
         self._check_fitted("gradients")
         X, Y = self._prepare(X, y, fitting=False)
         buf = self._buf(X.shape[0])
