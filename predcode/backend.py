@@ -48,6 +48,7 @@ __all__ = [
 
 logger = logging.getLogger("predcode")
 
+#: Backend names every model accepts.
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 _CONCRETE = ("numpy", "numba", "cupy")
 _KERNEL_MODULES = {

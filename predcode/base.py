@@ -115,8 +115,8 @@ class Model:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
-        params = self.get_params()
-        if not isinstance(params.get("random_state"), (int, type(None))):
+        params = {k: _jsonable(v) for k, v in self.get_params().items()}
+        if isinstance(self.get_params().get("random_state"), np.random.Generator):
             params["random_state"] = None  # a Generator cannot be stored as JSON
         try:
             params_json = json.dumps(params)
@@ -201,6 +201,23 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Model:
             raise ValidationError(f"load: array {key!r} in {str(path)!r} has NaN or inf.")
     model._set_state({k: to_device(v, "numpy") for k, v in state.items()})
     return model
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain-Python form of a parameter: numpy scalars, dtypes and arrays included."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return np.dtype(value).name
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.random.Generator):
+        return None
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -233,6 +233,10 @@ def check_random_state(random_state: Any, name: str = "random_state", owner: str
     if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
         if isinstance(random_state, bool):
             raise ValidationError(f"{_name(owner, name)}: expected an int seed, got a bool.")
+        if random_state is not None and random_state < 0:
+            raise ValidationError(
+                f"{_name(owner, name)}: expected a non-negative int seed, got {random_state}."
+            )
         return np.random.default_rng(random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state

@@ -64,29 +64,72 @@ def _tanh_impl(x):
     return lambda x: math.tanh(x)
 
 
-@numba.njit(inline="always", **{k: v for k, v in _JIT.items() if k != "cache"})
-def _f_df(v, act):
-    """(f(v), f'(v)) for activation code ``act`` (see ACTIVATION_CODES)."""
-    one = v - v + 1  # 1 in v's dtype
-    if act == 1:  # tanh
-        t = _tanh(v)
-        return t, one - t * t
-    if act == 2:  # sigmoid via tanh: no overflow
-        s = (one + _tanh(v * 0.5)) * 0.5
-        return s, s * (one - s)
-    if act == 3:  # relu
-        return (v, one) if v > 0 else (v - v, v - v)
-    return v, one  # linear
+def _make_kernels(act: int):
+    """Compile the fused loops for one activation code (a compile-time constant).
+
+    One specialisation per activation keeps the inner loops branch-free, so LLVM
+    vectorises them; constants are typed from the arrays' dtype so float32 stays
+    float32 (a float64 literal would promote the whole loop).
+    """
+    jit = numba.njit(**_JIT)
+    inline = numba.njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+
+    @inline
+    def f_df(v, one, half):
+        if act == 1:  # tanh
+            t = _tanh(v)
+            return t, one - t * t
+        if act == 2:  # sigmoid through tanh: no overflow
+            s = (one + _tanh(v * half)) * half
+            return s, s * (one - s)
+        if act == 3:  # relu (derivative 0 at 0)
+            return max(v, one - one), one if v > 0 else one - one
+        return v, one  # linear
+
+    @jit
+    def activate(x, fx, dfx):
+        n, m = x.shape
+        one = x.dtype.type(1.0)
+        half = x.dtype.type(0.5)
+        for i in range(n):
+            for j in range(m):
+                f, d = f_df(x[i, j], one, half)
+                fx[i, j] = f
+                dfx[i, j] = d
+
+    @jit
+    def settle(x, z, b, bu, fx, dfx, eps, gamma, precision, refresh):
+        n, m = x.shape
+        one = x.dtype.type(1.0)
+        half = x.dtype.type(0.5)
+        g = x.dtype.type(gamma)
+        pi = x.dtype.type(precision)
+        acc = x.dtype.type(0.0)
+        for i in range(n):
+            if refresh:
+                for j in range(m):
+                    e = x[i, j] - z[i, j] - b[j]
+                    ep = pi * e
+                    eps[i, j] = ep
+                    acc += e * e
+                    v = x[i, j] + g * (dfx[i, j] * bu[i, j] - ep)
+                    x[i, j] = v
+                    f, d = f_df(v, one, half)
+                    fx[i, j] = f
+                    dfx[i, j] = d
+            else:
+                for j in range(m):
+                    e = x[i, j] - z[i, j] - b[j]
+                    ep = pi * e
+                    eps[i, j] = ep
+                    acc += e * e
+                    x[i, j] += g * (dfx[i, j] * bu[i, j] - ep)
+        return half * pi * acc
+
+    return activate, settle
 
 
-@numba.njit(**_JIT)
-def _activate(x, fx, dfx, act):
-    n, m = x.shape
-    for i in range(n):
-        for j in range(m):
-            f, d = _f_df(x[i, j], act)
-            fx[i, j] = f
-            dfx[i, j] = d
+_KERNELS = {code: _make_kernels(code) for code in ACTIVATION_CODES.values()}
 
 
 @numba.njit(**_JIT)
@@ -99,35 +142,7 @@ def _error(x, z, b, precision, eps):
             e = x[i, j] - z[i, j] - b[j]
             eps[i, j] = pi * e
             acc += e * e
-    return 0.5 * pi * acc
-
-
-@numba.njit(**_JIT)
-def _settle(x, z, b, bu, fx, dfx, eps, gamma, precision, act, refresh):
-    n, m = x.shape
-    g = x.dtype.type(gamma)
-    pi = x.dtype.type(precision)
-    acc = x.dtype.type(0.0)
-    for i in range(n):
-        if refresh:
-            for j in range(m):
-                e = x[i, j] - z[i, j] - b[j]
-                ep = pi * e
-                eps[i, j] = ep
-                acc += e * e
-                v = x[i, j] + g * (dfx[i, j] * bu[i, j] - ep)
-                x[i, j] = v
-                f, d = _f_df(v, act)
-                fx[i, j] = f
-                dfx[i, j] = d
-        else:
-            for j in range(m):
-                e = x[i, j] - z[i, j] - b[j]
-                ep = pi * e
-                eps[i, j] = ep
-                acc += e * e
-                x[i, j] += g * (dfx[i, j] * bu[i, j] - ep)
-    return 0.5 * pi * acc
+    return x.dtype.type(0.5) * pi * acc
 
 
 @numba.njit(**_JIT)
@@ -142,7 +157,7 @@ def _bias_update(b, eps, scale):
 @register_kernel("pc_activate", B)
 def pc_activate(x: Any, fx: Any, dfx: Any, activation: str) -> None:
     """numba version of :func:`predcode.kernels.reference.pc_activate`."""
-    _activate(x, fx, dfx, ACTIVATION_CODES[activation])
+    _KERNELS[ACTIVATION_CODES[activation]][0](x, fx, dfx)
 
 
 @register_kernel("pc_predict", B)
@@ -166,9 +181,8 @@ def pc_error(x: Any, z: Any, b: Any, precision: float, eps: Any):
 @register_kernel("pc_settle_step", B)
 def pc_settle_step(x, z, b, bu, fx, dfx, eps, gamma, precision, activation, refresh):
     """numba version of :func:`predcode.kernels.reference.pc_settle_step`."""
-    return _settle(
-        x, z, b, bu, fx, dfx, eps, gamma, precision, ACTIVATION_CODES[activation], bool(refresh)
-    )
+    settle = _KERNELS[ACTIVATION_CODES[activation]][1]
+    return settle(x, z, b, bu, fx, dfx, eps, gamma, precision, bool(refresh))
 
 
 @register_kernel("pc_hebbian", B)

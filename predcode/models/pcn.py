@@ -25,8 +25,8 @@ and learning is the local, Hebbian descent on :math:`F` at the settled state,
     \Delta W_l = \eta\, \varepsilon_l f(x_{l-1})^\top = -\eta\, \partial F / \partial W_l,
     \qquad \Delta b_l = \eta\, \varepsilon_l .
 
-Modes
------
+**Modes.**
+
 ``"discriminative"`` (W&B 2017)
     :math:`x_0` is clamped to the input, :math:`x_L` to the target during
     learning; the hidden layers settle for ``T`` steps from the feed-forward pass.
@@ -35,8 +35,8 @@ Modes
     :math:`x_0 \sim \mathcal N(b_0, \pi_0^{-1})`; the data are clamped at the
     bottom :math:`x_L`; inference of the latents given an image is settling.
 
-Variants
---------
+**Variants.**
+
 ``update="incremental"``
     incremental PC (Salvatori et al. 2024): weights take a step at every
     inference step, using the errors of that step.
@@ -129,6 +129,13 @@ class _Buffers:
 
         self.n = n
         self.x, self.z, self.eps, self.fx, self.dfx, self.bu = (new() for _ in range(6))
+
+
+class _Quiet(list):
+    """Stand-in for a tqdm bar when ``verbose=False``."""
+
+    def set_postfix(self, *_: Any, **__: Any) -> None:
+        pass
 
 
 class _LayeredNet(Model):
@@ -228,6 +235,79 @@ class _LayeredNet(Model):
             buf.x[l][...] = buf.z[l] + self.b_[l]
             k["pc_activate"](buf.x[l], buf.fx[l], buf.dfx[l], act)
 
+    # -- fitting (all or nothing) ----------------------------------------------
+    _LEARNED = ("classes_", "n_features_in_", "W_", "b_", "history_")
+
+    def _forget(self) -> None:
+        for attr in self._LEARNED:
+            if attr in self.__dict__:
+                delattr(self, attr)
+
+    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None):
+        """Learn weights from scratch for ``epochs`` passes over mini-batches.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_input)
+            Inputs (discriminative) or data clamped at the bottom (generative PCN).
+        y : array of shape (n_samples,) or (n_samples, n_output), optional
+            Class labels (one-hot targets are made) or real-valued targets.
+            Required for supervised models; not accepted by a generative PCN.
+        validation_data : tuple (X_val, y_val), optional
+            Scored after every epoch into ``history_["val_accuracy"]``.
+
+        Returns
+        -------
+        self
+            The fitted model. If fitting fails (bad input, divergence), the model
+            is left unfitted: no half-written state.
+        """
+        self._forget()
+        try:
+            X, Y = self._prepare(X, y, fitting=True)
+            self._init_weights()
+            self.n_features_in_ = self._n_in()
+            self._fit_loop(X, Y, self.epochs, validation_data)
+        except BaseException:
+            self._forget()
+            raise
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None):
+        """One pass over ``X`` in mini-batches, starting from the current weights.
+
+        The first call initialises the model (as ``fit`` with one epoch). If the
+        pass fails, the weights and history are restored to what they were.
+        """
+        if not self._is_fitted():
+            epochs, self.epochs = self.epochs, 1
+            try:
+                return self.fit(X, y)
+            finally:
+                self.epochs = epochs
+        X, Y = self._prepare(X, y, fitting=False)
+        saved = ([None] + [w.copy() for w in self.W_[1:]], [v.copy() for v in self.b_],
+                 {k: list(v) for k, v in self.history_.items()})
+        try:
+            self._fit_loop(X, Y, 1, None)
+        except BaseException:
+            self.W_, self.b_, self.history_ = saved
+            raise
+        return self
+
+    def _forward_all(self, X: Any, method: str) -> Any:
+        """Feed-forward outputs of all of ``X`` in batches (``method`` names the caller)."""
+        self._check_fitted(method)
+        X, _ = self._prepare(X, None, fitting=False)
+        outs = []
+        for start in range(0, X.shape[0], self.batch_size):
+            Xb = X[start:start + self.batch_size]
+            buf = self._buf(Xb.shape[0])
+            with blas_threads():
+                self._forward(Xb, buf)
+            outs.append(buf.x[-1].copy())
+        return self._xp.concatenate(outs)
+
     # -- protocol helpers --------------------------------------------------------
     def _batches(self, n: int, shuffle: bool):
         order = self._rng.permutation(n) if shuffle else np.arange(n)
@@ -264,7 +344,11 @@ class _LayeredNet(Model):
         self.n_features_in_ = self._n_in()
 
     def _fit_loop(self, X: Any, y: Any, epochs: int, validation_data: Any) -> None:
-        from tqdm.auto import tqdm
+        if self.verbose:
+            from tqdm.auto import tqdm
+        else:  # no bar, and no tqdm/ipywidgets warning in notebooks
+            def tqdm(it, **_):
+                return _Quiet(it)
 
         with blas_threads():
             self._fit_epochs(X, y, epochs, validation_data, tqdm)
@@ -298,9 +382,10 @@ class _LayeredNet(Model):
 
     def predict(self, X: Any) -> Any:
         """Class labels (if fitted on labels) or output values of the feed-forward pass."""
-        out = self.forward(X)
-        if hasattr(self, "classes_"):
-            return self.classes_[to_numpy(self._xp.argmax(out, axis=1))]
+        out = self._forward_all(X, "predict")
+        if hasattr(self, "classes_"):  # one output unit per class; spare units are unused
+            k = self.classes_.size
+            return self.classes_[to_numpy(self._xp.argmax(out[:, :k], axis=1))]
         return out
 
     def score(self, X: Any, y: Any) -> float:
@@ -427,12 +512,6 @@ class PCN(_LayeredNet):
         check_param(self.gamma, "gamma", o, low=0.0)
         check_param(self.fixed_prediction, "fixed_prediction", o, kind=bool)
         check_param(self.check_divergence, "check_divergence", o, kind=bool)
-        if self.fixed_prediction and self.gamma >= 2.0:
-            raise ValidationError(
-                f"PCN.gamma={self.gamma:g}: with fixed predictions each error relaxes by a "
-                "factor (1 - gamma) per step, which diverges for gamma >= 2; use "
-                "0 < gamma < 2 (gamma=1 reaches the backprop errors in L-1 steps)."
-            )
         if self.fixed_prediction and self.update == "incremental":
             raise ValidationError(
                 "PCN.fixed_prediction=True cannot be combined with update='incremental': "
@@ -456,6 +535,16 @@ class PCN(_LayeredNet):
             for i, p in enumerate(self.precisions):
                 check_param(p, f"precisions[{i}]", o, low=0.0)
             self.precisions_ = tuple(float(p) for p in self.precisions)
+        if self.fixed_prediction:
+            pi_max = max(self.precisions_[l] for l in self._free_layers())
+            if self.gamma * pi_max >= 2.0:
+                raise ValidationError(
+                    f"PCN.gamma={self.gamma:g}: with fixed predictions the error of layer l "
+                    f"relaxes by a factor (1 - gamma pi_l) per step, which diverges for "
+                    f"gamma pi_l >= 2 (largest hidden precision here {pi_max:g}); use "
+                    f"gamma < {2.0 / pi_max:g} (gamma = 1/pi_l reaches the backprop errors in "
+                    "L-1 steps)."
+                )
 
     def _n_in(self) -> int:
         return self.sizes_[0] if self.mode == "discriminative" else self.sizes_[-1]
@@ -556,31 +645,41 @@ class PCN(_LayeredNet):
             self._k["pc_hebbian"](self.W_[l], self.b_[l], buf.eps[l], buf.fx[l - 1], lr)
         self._hebbian_bottom(buf, lr)
 
-    def _check_energies(self, energies: list) -> None:
-        if not self.check_divergence:
-            return
+    def _diverged(self, energies: list) -> int | None:
+        """Index of the first inference step flagged as diverging, or None.
+
+        Settling is gradient descent on F, so at a stable step the energy never
+        rises. Flagged: a non-finite energy, an energy above twice its start, or
+        an end state worse than the start (beyond rounding). Fixed predictions are
+        not descent on F (errors grow from 0 to the backprop deltas); their step
+        is checked analytically in ``_validate``, here only finiteness.
+        """
         E = np.array([float(to_numpy(e)) for e in energies])
         start = E[0]
         bad = ~np.isfinite(E)
         if not self.fixed_prediction:
-            # gradient descent on F: the energy may only fall at a stable step size.
-            # (Fixed predictions are not descent on F - errors grow from 0 to the
-            # backprop deltas - and gamma < 2 is checked analytically in _validate.)
-            bad |= E > 2.0 * start + 1e-12 * max(1.0, abs(start))
-        if not bad.any():
-            return
-        t = int(np.argmax(bad))
-        finite = E[np.isfinite(E)]
-        ratio = float(finite[-1] / finite[-2]) if finite.size >= 2 and finite[-2] > 0 else 4.0
-        # energy grows like (1 - gamma*lambda)^2 per step: lambda ~ (1 + sqrt(r)) / gamma,
-        # and gamma < 2/lambda is stable; suggest half that bound.
-        factor = 1.0 + math.sqrt(max(ratio, 1.0))
-        suggested = min(self.gamma / factor, self.gamma / 2)
-        raise DivergenceError(
-            f"PCN.gamma={self.gamma:g}: settling diverged at inference step {t} of {self.T} "
-            f"(energy rose from {start:.4g} to {E[t]:.4g}); use a smaller step, e.g. "
-            f"gamma={suggested:.2g}."
-        )
+            rtol = 1e-4 if self.dtype_ == np.float32 else 1e-9
+            slack = rtol * max(abs(start), 1e-30)
+            bad |= E > 2.0 * start + slack
+            bad[-1] |= E[-1] > start + slack
+        return int(np.argmax(bad)) if bad.any() else None
+
+    def _stable_gamma(self, X: Any, Y: Any) -> float | None:
+        """Largest gamma / 2^k (k = 1..30) that settles this batch without diverging."""
+        gamma = self.gamma
+        try:
+            for k in range(1, 31):
+                self.gamma = gamma / 2**k
+                buf = self._buf(X.shape[0])
+                self._initial_state(X, buf)
+                if Y is not None:
+                    buf.x[-1][...] = Y
+                clamp_top = self.mode == "generative" or Y is not None
+                if self._diverged(self._settle(buf, clamp_top=clamp_top, learn=False)) is None:
+                    return self.gamma
+        finally:
+            self.gamma = gamma
+        return None
 
     def _run(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
         buf = self._buf(X.shape[0])
@@ -589,7 +688,19 @@ class PCN(_LayeredNet):
         if Y is not None:
             buf.x[-1][...] = Y
         energies = self._settle(buf, clamp_top=clamp_top, learn=learn)
-        self._check_energies(energies)
+        if self.check_divergence:
+            t = self._diverged(energies)
+            if t is not None:
+                E0, Et = float(to_numpy(energies[0])), float(to_numpy(energies[t]))
+                stable = self._stable_gamma(X, Y)
+                hint = (f"use a smaller step, e.g. gamma={stable / 2:.2g} (half the largest "
+                        f"halving of gamma, {stable:.2g}, that settles this batch)"
+                        if stable is not None else "the batch does not settle even at "
+                        "gamma/2^30: check the data scale and the precisions")
+                raise DivergenceError(
+                    f"PCN.gamma={self.gamma:g}: settling diverged at inference step {t} of "
+                    f"{self.T} (energy went from {E0:.4g} to {Et:.4g}); {hint}."
+                )
         return buf, energies
 
     def _train_batch(self, Xb: Any, Yb: Any) -> Any:
@@ -624,44 +735,6 @@ class PCN(_LayeredNet):
                 "array); for unsupervised learning use mode='generative'."
             )
         return X, Y
-
-    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> PCN:
-        """Learn weights from scratch for ``epochs`` passes over mini-batches.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_input)
-            Inputs (discriminative) or data clamped at the bottom (generative).
-        y : array of shape (n_samples,) or (n_samples, n_output), optional
-            Class labels (one-hot targets are made) or real-valued targets.
-            Required in discriminative mode; not accepted in generative mode.
-        validation_data : tuple (X_val, y_val), optional
-            Scored after every epoch into ``history_["val_accuracy"]``.
-
-        Returns
-        -------
-        PCN
-            ``self``.
-        """
-        for attr in ("classes_", "n_features_in_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        X, Y = self._prepare(X, y, fitting=True)
-        self._init_weights()
-        self.n_features_in_ = self._n_in()
-        self._fit_loop(X, Y, self.epochs, validation_data)
-        return self
-
-    def partial_fit(self, X: Any, y: Any = None) -> PCN:
-        """One pass over ``X`` in mini-batches, starting from the current weights."""
-        if not self._is_fitted():
-            X, Y = self._prepare(X, y, fitting=True)
-            self._init_weights()
-            self.n_features_in_ = self._n_in()
-        else:
-            X, Y = self._prepare(X, y, fitting=False)
-        self._fit_loop(X, Y, 1, None)
-        return self
 
     def _settled(self, X: Any, y: Any, method: str):
         """Yield ``(batch buffers, slice)`` of settled states for all of ``X``."""
@@ -713,7 +786,8 @@ class PCN(_LayeredNet):
     def settle_trajectory(self, X: Any, y: Any = None) -> np.ndarray:
         """Total energy of the batch ``X`` at each of the ``T + 1`` inference states.
 
-        Weights are not changed. Useful to look at (and test) the settling.
+        Weights are not changed, and divergence is *not* raised: this is the
+        tool to look at (and test) the settling, unstable step sizes included.
         """
         self._check_fitted("settle_trajectory")
         X, Y = self._prepare(X, y, fitting=False)
@@ -743,21 +817,12 @@ class PCN(_LayeredNet):
 
     def forward(self, X: Any) -> Any:
         """Output of the feed-forward pass (discriminative) — the network's prediction."""
-        self._check_fitted("forward")
         if self.mode != "discriminative":
             raise ValidationError(
                 "PCN.forward: only discriminative networks map inputs to outputs; "
                 "for a generative one use infer (latents) or reconstruct (data)."
             )
-        X, _ = self._prepare(X, None, fitting=False)
-        outs = []
-        for start in range(0, X.shape[0], self.batch_size):
-            Xb = X[start:start + self.batch_size]
-            buf = self._buf(Xb.shape[0])
-            with blas_threads():
-                self._forward(Xb, buf)
-            outs.append(buf.x[-1].copy())
-        return self._xp.concatenate(outs)
+        return self._forward_all(X, "forward")
 
     def reconstruct(self, X: Any) -> Any:
         """Generative mode: the prediction of the data from the settled latents."""
@@ -874,40 +939,9 @@ class MLP(_LayeredNet):
             raise ValidationError("MLP.fit: needs targets y (labels or (n, n_out) array).")
         return X, Y
 
-    def fit(self, X: Any, y: Any, *, validation_data: Any = None) -> MLP:
-        """Train by backprop and SGD; see :meth:`PCN.fit` for the arguments."""
-        for attr in ("classes_", "n_features_in_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        X, Y = self._prepare(X, y, fitting=True)
-        self._init_weights()
-        self.n_features_in_ = self.sizes_[0]
-        self._fit_loop(X, Y, self.epochs, validation_data)
-        return self
-
-    def partial_fit(self, X: Any, y: Any) -> MLP:
-        """One pass over ``X`` in mini-batches from the current weights."""
-        if not self._is_fitted():
-            X, Y = self._prepare(X, y, fitting=True)
-            self._init_weights()
-            self.n_features_in_ = self.sizes_[0]
-        else:
-            X, Y = self._prepare(X, y, fitting=False)
-        self._fit_loop(X, Y, 1, None)
-        return self
-
     def forward(self, X: Any) -> Any:
         """Network output :math:`h_L`."""
-        self._check_fitted("forward")
-        X, _ = self._prepare(X, None, fitting=False)
-        outs = []
-        for start in range(0, X.shape[0], self.batch_size):
-            Xb = X[start:start + self.batch_size]
-            buf = self._buf(Xb.shape[0])
-            with blas_threads():
-                self._forward(Xb, buf)
-            outs.append(buf.x[-1].copy())
-        return self._xp.concatenate(outs)
+        return self._forward_all(X, "forward")
 
     def infer(self, X: Any, *, return_all: bool = False) -> Any:
         """Hidden representation :math:`h_{L-1}` (or all layers with ``return_all``)."""
@@ -921,7 +955,7 @@ class MLP(_LayeredNet):
     def energy(self, X: Any, y: Any) -> Any:
         r"""Per-sample loss :math:`\tfrac12 \lVert t - h_L \rVert^2` (the PCN energy at
         the feed-forward state with the target clamped)."""
-        out = self.forward(X)
+        out = self._forward_all(X, "energy")
         _, Y = self._prepare(X, y, fitting=False)
         return 0.5 * ((Y - out) ** 2).sum(axis=1)
 

@@ -1,0 +1,66 @@
+"""What machine a number was measured on: CPU, cores, BLAS, GPU and versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..backend import available_backends
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "predcode": __version__, "numpy": np.__version__}
+    for name in ("scipy", "numba", "cupy", "matplotlib", "sklearn", "mlxtend"):
+        try:
+            mod = __import__(name)
+            out[name] = getattr(mod, "__version__", "?")
+        except Exception:
+            out[name] = "not installed"
+    return out
+
+
+def machine_info() -> dict[str, Any]:
+    """Describe this machine for a benchmark or report (JSON-serialisable)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [
+            {k: str(v) for k, v in info.items()
+             if k in ("internal_api", "version", "num_threads", "architecture", "prefix")}
+            for info in threadpool_info()
+        ]
+    except Exception as exc:  # pragma: no cover - threadpoolctl is a dependency
+        blas = [{"error": str(exc)}]
+    backends = {name: {"works": ok, "detail": why} for name, (ok, why) in
+                available_backends().items()}
+    gpu = backends["cupy"]["detail"] if backends["cupy"]["works"] else None
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        affinity = os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": affinity,
+        "platform": platform.platform(),
+        "blas": blas,
+        "gpu": gpu,
+        "backends": backends,
+        "versions": _versions(),
+    }

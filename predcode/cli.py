@@ -1,0 +1,230 @@
+"""The ``predcode`` command line: a thin layer over the library.
+
+::
+
+    predcode info
+    predcode train pcn --dataset digits --backend numba --epochs 60 --out results/pcn
+    predcode bench pcn --sizes 784,300,300,10 --batch 64 --steps 20 --activation tanh \\
+        --backend numba --json out.json
+    predcode reproduce whittington-bogacz-2017 --out results/wb2017
+
+Bad arguments print a one-line error naming the option and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .exceptions import PredcodeError
+
+__all__ = ["main", "build_parser"]
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 784,300,300,10, got {text!r}"
+        ) from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two positive widths such as 784,300,300,10, got {text!r}"
+        )
+    return sizes
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and tests)."""
+    from .activations import ACTIVATIONS
+    from .backend import BACKENDS
+    from .datasets import DATASETS
+    from .reproduce import REPRODUCTIONS
+
+    p = argparse.ArgumentParser(prog="predcode", description=(
+        "Predictive-coding models on numpy, numba and CuPy: train, benchmark, reproduce."))
+    p.add_argument("--version", action="version", version=f"predcode {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = sub.add_parser("info", help="versions, working backends (and why others fail), "
+                                       "CPU, BLAS, GPU")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    train = sub.add_parser("train", help="train a model on a bundled dataset")
+    train.add_argument("model", choices=["pcn"], help="model family")
+    train.add_argument("--dataset", choices=DATASETS, default="digits")
+    train.add_argument("--backend", choices=BACKENDS, default="auto")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="default: 60 (digits), 30 (mnist)")
+    train.add_argument("--out", type=Path, required=True, help="output folder")
+    train.add_argument("--sizes", type=_sizes, default=None,
+                       help="layer widths, input first (default 64,128,128,10 for digits)")
+    train.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
+    train.add_argument("--T", type=_positive_int, default=20, help="inference steps")
+    train.add_argument("--gamma", type=_positive_float, default=0.1,
+                       help="inference step size")
+    train.add_argument("--lr", type=_positive_float, default=0.5, help="PCN learning rate")
+    train.add_argument("--output-precision", type=_positive_float, default=0.1,
+                       help="precision pi_L of the output layer")
+    train.add_argument("--baseline-lr", type=_positive_float, default=0.05,
+                       help="learning rate of the backprop baseline")
+    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-baseline", action="store_true",
+                       help="skip the backprop MLP baseline")
+
+    bench = sub.add_parser("bench", help="time training steps against the GEMM roofline")
+    bench.add_argument("case", choices=["pcn"], help="benchmark case")
+    bench.add_argument("--sizes", type=_sizes, default=(784, 300, 300, 10))
+    bench.add_argument("--batch", type=_positive_int, default=64)
+    bench.add_argument("--steps", type=_positive_int, default=20, help="inference steps T")
+    bench.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
+    bench.add_argument("--backend", choices=BACKENDS, default="numba")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--threads", type=_positive_int, default=1,
+                       help="BLAS threads (default 1: two-thread BLAS collapses on a busy "
+                            "2-core machine)")
+    bench.add_argument("--repeats", type=_positive_int, default=30)
+    bench.add_argument("--min-time", type=_positive_float, default=2.0,
+                       help="seconds of timing per measurement, at least")
+    bench.add_argument("--json", type=Path, default=None, help="write results as JSON here")
+
+    rep = sub.add_parser("reproduce", help="reproduce a classic paper's numbers and figures")
+    rep.add_argument("paper", choices=sorted(REPRODUCTIONS))
+    rep.add_argument("--out", type=Path, required=True, help="output folder")
+    rep.add_argument("--backend", choices=BACKENDS, default="auto")
+    rep.add_argument("--quick", action="store_true",
+                     help="smoke run: few epochs on a subset (not the paper's numbers)")
+    return p
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .bench.machine import machine_info
+
+    info = machine_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"predcode {__version__}  (python {info['versions']['python']})")
+    print(f"CPU      {info['cpu']}  ({info['usable_cores']} usable of "
+          f"{info['logical_cores']} logical cores)")
+    for b in info["blas"]:
+        print(f"BLAS     {b.get('internal_api', '?')} {b.get('version', '')} "
+              f"[{b.get('architecture', '')}] threads={b.get('num_threads', '?')}")
+    print(f"GPU      {info['gpu'] or 'none usable (see cupy below)'}")
+    print("backends")
+    for name, st in info["backends"].items():
+        mark = "ok " if st["works"] else "no "
+        print(f"  {mark} {name:6s} {st['detail']}")
+    print("versions " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .reproduce.whittington2017 import _plot_curves, train_pair
+
+    result = train_pair(
+        args.dataset, epochs=args.epochs, sizes=args.sizes, batch_size=args.batch_size,
+        activation=args.activation, T=args.T, gamma=args.gamma, pcn_lr=args.lr,
+        mlp_lr=args.baseline_lr, output_precision=args.output_precision, dtype=args.dtype,
+        backend=args.backend, random_state=args.seed, baseline=not args.no_baseline,
+        verbose=True,
+    )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    m = result["metrics"]
+    (out / "metrics.json").write_text(json.dumps(m, indent=2))
+    _plot_curves({args.dataset: m}, out / "learning_curve.png")
+    result["models"]["pcn"].save(out / "pcn.npz")
+    line = f"PCN test accuracy {100 * m['pcn']['test_accuracy']:.2f} %"
+    if "mlp" in m:
+        line += (f", backprop MLP {100 * m['mlp']['test_accuracy']:.2f} % "
+                 f"(gap {m['accuracy_gap_points']:+.2f} points)")
+    print(line)
+    print(f"wrote {out / 'metrics.json'}, {out / 'learning_curve.png'}, {out / 'pcn.npz'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_pcn
+
+    r = bench_pcn(sizes=args.sizes, batch=args.batch, steps=args.steps,
+                  activation=args.activation, backend=args.backend, dtype=args.dtype,
+                  threads=args.threads, repeats=args.repeats, min_time=args.min_time)
+    c = r["config"]
+    print(f"pcn {c['sizes']} batch {c['batch']} T={c['steps']} {c['activation']} "
+          f"{c['dtype']} backend={c['backend']} BLAS threads={c['threads']}")
+    print(f"  step      {1e3 * r['step']['median_s']:.3f} ms median "
+          f"(IQR {1e3 * r['step']['iqr_s']:.3f} ms, n={r['step']['n']})  "
+          f"= {r['steps_per_s']:.1f} steps/s")
+    print(f"  GEMMs     {1e3 * r['gemm']['median_s']:.3f} ms median for the same matrix "
+          f"products alone ({r['gemm_gflops']:.1f} GFLOP/s)")
+    print(f"  achieved  {r['achieved_gflops']:.1f} GFLOP/s = "
+          f"{100 * r['roofline_fraction']:.1f} % of the same-run GEMM roofline "
+          f"({100 * r['fraction_of_square_peak']:.1f} % of the square-GEMM peak "
+          f"{r['square_gemm_peak_gflops']:.1f} GFLOP/s)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(r, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import get_reproduction
+
+    report = get_reproduction(args.paper)(args.out, quick=args.quick, backend=args.backend)
+    for c in report["claims"]:
+        print(f"[{'ok' if c['holds'] else 'FAIL'}] {c['claim']}: {c['measured']}")
+    for s in report.get("skipped", []):
+        print(f"[skipped] {s}")
+    print(f"wrote {args.out}/report.md, report.json and figures "
+          f"({report['wall_time_s']:.1f} s)")
+    return 0 if all(c["holds"] for c in report["claims"]) or args.quick else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``predcode`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Any] = {"info": _cmd_info, "train": _cmd_train, "bench": _cmd_bench,
+                                "reproduce": _cmd_reproduce}
+    try:
+        return handlers[args.command](args)
+    except PredcodeError as exc:
+        print(f"predcode {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
