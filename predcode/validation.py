@@ -102,6 +102,10 @@ def check_choice(value: Any, name: str, choices: Iterable[str], owner: str | Non
 
 def check_dtype(dtype: Any, name: str = "dtype", owner: str | None = None) -> np.dtype:
     """Resolve ``dtype`` to ``float32`` or ``float64``."""
+    if dtype is None:
+        raise ValidationError(
+            f"{_name(owner, name)}: expected 'float32' or 'float64', got None."
+        )
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -119,6 +123,8 @@ def check_dtype(dtype: Any, name: str = "dtype", owner: str | None = None) -> np
 def check_sizes(sizes: Any, name: str = "sizes", owner: str | None = None) -> tuple[int, ...]:
     """Check a layer-size sequence: at least two positive integers."""
     full = _name(owner, name)
+    if isinstance(sizes, np.ndarray) and sizes.ndim == 1:
+        sizes = sizes.tolist()
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise ValidationError(
             f"{full}: expected a sequence of layer widths such as (64, 32, 10), got {sizes!r}."

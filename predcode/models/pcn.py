@@ -403,7 +403,10 @@ class PCN(_LayeredNet):
         ..., n_output)``. Generative: ``(n_latent, ..., n_pixels)``, the data sit
         at the bottom (last) layer.
     mode : {"discriminative", "generative"}
-        Which layers are clamped (see the module docstring).
+        Which layers are clamped (see the module docstring). A generative
+        network starts its latents at the prior mean ``b_0 = 0``, where ReLU and
+        its derivative vanish: use tanh, sigmoid or linear there (with ReLU only
+        the biases would learn).
     activation : {"tanh", "relu", "sigmoid", "linear"}
         Nonlinearity :math:`f`, applied to a layer's value before it predicts
         the next one.

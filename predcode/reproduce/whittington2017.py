@@ -171,24 +171,25 @@ def _plot_curves(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(1, 2 * len(names), figsize=(5.5 * 2 * len(names), 3.8))
-    axes = np.atleast_1d(axes)
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         m = results[name]
-        ax = axes[2 * i]
-        for key, label, style in (("pcn", "PC (Hebbian)", "-"), ("mlp", "backprop", "--")):
+        ax = axes[i, 0]
+        for key, label, style in (("pcn", "PC (local Hebbian)", "-"), ("mlp", "backprop", "--")):
             if key in m:
                 acc = 100 * np.asarray(m[key]["history"]["val_accuracy"])
-                ax.plot(np.arange(1, acc.size + 1), acc, style, label=label)
-        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{name}: accuracy")
-        ax.set_ylim(max(0, ax.get_ylim()[0]), 100)
-        ax.legend()
-        ax = axes[2 * i + 1]
-        for key, label, style in (("pcn", "PC energy F", "-"), ("mlp", "backprop loss", "--")):
+                final = 100 * m[key]["test_accuracy"]
+                ax.plot(np.arange(1, acc.size + 1), acc, style, label=f"{label}: {final:.1f} %")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{name}: test accuracy")
+        ax.legend(loc="lower right")
+        ax = axes[i, 1]
+        pi_L = m["settings"]["output_precision"]
+        for key, label, style in (("pcn", rf"PC energy $F$ ($\pi_L$ = {pi_L:g})", "-"),
+                                  ("mlp", r"backprop loss $\frac{1}{2}\|t - h_L\|^2$", "--")):
             if key in m:
                 e = np.asarray(m[key]["history"]["energy"])
                 ax.semilogy(np.arange(1, e.size + 1), e, style, label=label)
-        ax.set(xlabel="epoch", ylabel="per sample", title=f"{name}: energy / loss")
+        ax.set(xlabel="epoch", ylabel="per training sample", title=f"{name}: objective")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
