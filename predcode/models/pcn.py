@@ -667,30 +667,29 @@ class PCN(_LayeredNet):
             bad[-1] |= E[-1] > start + slack
         return int(np.argmax(bad)) if bad.any() else None
 
+    def _settle_batch(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
+        """Initialise the batch ``X`` (targets ``Y`` clamped if given) and settle it."""
+        buf = self._buf(X.shape[0])
+        self._initial_state(X, buf)
+        if Y is not None:
+            buf.x[-1][...] = Y
+        clamp_top = self.mode == "generative" or Y is not None
+        return buf, self._settle(buf, clamp_top=clamp_top, learn=learn)
+
     def _stable_gamma(self, X: Any, Y: Any) -> float | None:
         """Largest gamma / 2^k (k = 1..30) that settles this batch without diverging."""
         gamma = self.gamma
         try:
             for k in range(1, 31):
                 self.gamma = gamma / 2**k
-                buf = self._buf(X.shape[0])
-                self._initial_state(X, buf)
-                if Y is not None:
-                    buf.x[-1][...] = Y
-                clamp_top = self.mode == "generative" or Y is not None
-                if self._diverged(self._settle(buf, clamp_top=clamp_top, learn=False)) is None:
+                if self._diverged(self._settle_batch(X, Y, learn=False)[1]) is None:
                     return self.gamma
         finally:
             self.gamma = gamma
         return None
 
     def _run(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
-        buf = self._buf(X.shape[0])
-        self._initial_state(X, buf)
-        clamp_top = self.mode == "generative" or Y is not None
-        if Y is not None:
-            buf.x[-1][...] = Y
-        energies = self._settle(buf, clamp_top=clamp_top, learn=learn)
+        buf, energies = self._settle_batch(X, Y, learn=learn)
         if self.check_divergence:
             t = self._diverged(energies)
             if t is not None:
@@ -794,12 +793,8 @@ class PCN(_LayeredNet):
         """
         self._check_fitted("settle_trajectory")
         X, Y = self._prepare(X, y, fitting=False)
-        buf = self._buf(X.shape[0])
-        self._initial_state(X, buf)
-        clamp_top = self.mode == "generative" or Y is not None
-        if Y is not None:
-            buf.x[-1][...] = Y
-        energies = self._settle(buf, clamp_top=clamp_top, learn=False)
+        with blas_threads():
+            _, energies = self._settle_batch(X, Y, learn=False)
         return np.array([float(to_numpy(e)) for e in energies])
 
     def weight_updates(self, X: Any, y: Any = None) -> list:
@@ -811,7 +806,8 @@ class PCN(_LayeredNet):
         """
         self._check_fitted("weight_updates")
         X, Y = self._prepare(X, y, fitting=False)
-        buf, _ = self._run(X, Y, learn=False)
+        with blas_threads():
+            buf, _ = self._run(X, Y, learn=False)
         n = X.shape[0]
         out: list = [None]
         for l in range(1, len(self.sizes_)):
@@ -951,7 +947,8 @@ class MLP(_LayeredNet):
         self._check_fitted("infer")
         X, _ = self._prepare(X, None, fitting=False)
         buf = self._buf(X.shape[0])
-        self._forward(X, buf)
+        with blas_threads():
+            self._forward(X, buf)
         layers = [v.copy() for v in buf.x]
         return layers if return_all else layers[-2]
 
@@ -967,7 +964,8 @@ class MLP(_LayeredNet):
         self._check_fitted("gradients")
         X, Y = self._prepare(X, y, fitting=False)
         buf = self._buf(X.shape[0])
-        self._forward(X, buf)
-        self._backward(Y, buf)
+        with blas_threads():
+            self._forward(X, buf)
+            self._backward(Y, buf)
         n = X.shape[0]
         return [None] + [(buf.eps[l].T @ buf.fx[l - 1]) / n for l in range(1, len(self.sizes_))]
