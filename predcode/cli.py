@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sizes", type=_sizes, default=None,
                        help="layer widths, input first (default 64,128,128,10 for digits)")
     train.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
-    train.add_argument("--T", type=_positive_int, default=20, help="inference steps")
+    train.add_argument("--T", type=_positive_int, default=40,
+                       help="inference steps (accuracy rises with T; see docs/pcn.rst)")
     train.add_argument("--gamma", type=_positive_float, default=0.1,
                        help="inference step size")
     train.add_argument("--lr", type=_positive_float, default=0.5, help="PCN learning rate")

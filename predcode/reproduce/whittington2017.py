@@ -52,7 +52,7 @@ def train_pair(
     sizes: tuple[int, ...] | None = None,
     batch_size: int | None = None,
     activation: str = "tanh",
-    T: int = 20,
+    T: int = 40,
     gamma: float = 0.1,
     pcn_lr: float = PCN_LR,
     mlp_lr: float = MLP_LR,
