@@ -309,7 +309,7 @@ def run(
     claims.append({
         "claim": "fixed prediction: PC updates = BP gradients",
         "paper": "exact (Millidge et al. 2022)",
-        "measured": f"min cosine {fp:.12f}, max |diff| "
+        "measured": f"min cosine {fp:.12f}, max abs difference "
                     f"{align['fixed_prediction_max_abs_diff']:.1e}",
         "holds": fp >= 0.999})
     report = {
