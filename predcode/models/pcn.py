@@ -80,7 +80,7 @@ from ..backend import (
     to_numpy,
 )
 from ..base import Model
-from ..exceptions import DivergenceError, ValidationError
+from ..exceptions import ValidationError
 from ..validation import (
     check_array,
     check_choice,
@@ -89,6 +89,7 @@ from ..validation import (
     check_random_state,
     check_sizes,
 )
+from ._settling import first_divergent_step, raise_divergence, verified_smaller_step
 
 __all__ = ["PCN", "MLP", "init_weights"]
 
@@ -648,25 +649,6 @@ class PCN(_LayeredNet):
             self._k["pc_hebbian"](self.W_[l], self.b_[l], buf.eps[l], buf.fx[l - 1], lr)
         self._hebbian_bottom(buf, lr)
 
-    def _diverged(self, energies: list) -> int | None:
-        """Index of the first inference step flagged as diverging, or None.
-
-        Settling is gradient descent on F, so at a stable step the energy never
-        rises. Flagged: a non-finite energy, an energy above twice its start, or
-        an end state worse than the start (beyond rounding). Fixed predictions are
-        not descent on F (errors grow from 0 to the backprop deltas); their step
-        is checked analytically in ``_validate``, here only finiteness.
-        """
-        E = np.array([float(to_numpy(e)) for e in energies])
-        start = E[0]
-        bad = ~np.isfinite(E)
-        if not self.fixed_prediction:
-            rtol = 1e-4 if self.dtype_ == np.float32 else 1e-9
-            slack = rtol * max(abs(start), 1e-30)
-            bad |= E > 2.0 * start + slack
-            bad[-1] |= E[-1] > start + slack
-        return int(np.argmax(bad)) if bad.any() else None
-
     def _settle_batch(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
         """Initialise the batch ``X`` (targets ``Y`` clamped if given) and settle it."""
         buf = self._buf(X.shape[0])
@@ -676,33 +658,31 @@ class PCN(_LayeredNet):
         clamp_top = self.mode == "generative" or Y is not None
         return buf, self._settle(buf, clamp_top=clamp_top, learn=learn)
 
+    def _diverged(self, energies: list) -> int | None:
+        # Fixed predictions are not descent on F (errors grow from 0 to the backprop
+        # deltas): only finiteness is checked; their step is bounded in _validate.
+        return first_divergent_step(energies, self.dtype_, monotone=not self.fixed_prediction)
+
     def _stable_gamma(self, X: Any, Y: Any) -> float | None:
-        """Largest gamma / 2^k (k = 1..30) that settles this batch without diverging."""
+        """Largest gamma / 2^k that settles this batch without diverging."""
         gamma = self.gamma
-        try:
-            for k in range(1, 31):
-                self.gamma = gamma / 2**k
-                if self._diverged(self._settle_batch(X, Y, learn=False)[1]) is None:
-                    return self.gamma
-        finally:
-            self.gamma = gamma
-        return None
+
+        def settles(trial: float) -> bool:
+            self.gamma = trial
+            try:
+                return self._diverged(self._settle_batch(X, Y, learn=False)[1]) is None
+            finally:
+                self.gamma = gamma
+
+        return verified_smaller_step(gamma, settles)
 
     def _run(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
         buf, energies = self._settle_batch(X, Y, learn=learn)
         if self.check_divergence:
             t = self._diverged(energies)
             if t is not None:
-                E0, Et = float(to_numpy(energies[0])), float(to_numpy(energies[t]))
-                stable = self._stable_gamma(X, Y)
-                hint = (f"use a smaller step, e.g. gamma={stable / 2:.2g} (half the largest "
-                        f"halving of gamma, {stable:.2g}, that settles this batch)"
-                        if stable is not None else "the batch does not settle even at "
-                        "gamma/2^30: check the data scale and the precisions")
-                raise DivergenceError(
-                    f"PCN.gamma={self.gamma:g}: settling diverged at inference step {t} of "
-                    f"{self.T} (energy went from {E0:.4g} to {Et:.4g}); {hint}."
-                )
+                raise_divergence("PCN", "gamma", self.gamma, t, self.T, energies,
+                                 self._stable_gamma(X, Y))
         return buf, energies
 
     def _train_batch(self, Xb: Any, Yb: Any) -> Any:
