@@ -21,12 +21,13 @@ from .exceptions import (
     PredcodeError,
     ValidationError,
 )
-from .models import MLP, PCN
+from .models import MLP, PCN, RaoBallard
 
 __all__ = [
     "__version__",
     "PCN",
     "MLP",
+    "RaoBallard",
     "Model",
     "load_model",
     "available_backends",

@@ -1,5 +1,36 @@
 """Seeded, offline datasets with one shape convention: ``X`` is (n_samples, n_features)."""
 
 from .digits import DATASETS, load_dataset, load_digits_split, load_mnist_subset, standardize
+from .natural import (
+    BUNDLED_IMAGES,
+    NATURAL_IMAGES,
+    PatchSampler,
+    dog_filter,
+    gaussian_window,
+    load_natural_images,
+    preprocess,
+    split_modules,
+    whiten,
+)
+from .stimuli import bar, bars_of_increasing_length, grating, orientation_contrast
 
-__all__ = ["DATASETS", "load_digits_split", "load_mnist_subset", "load_dataset", "standardize"]
+__all__ = [
+    "DATASETS",
+    "load_digits_split",
+    "load_mnist_subset",
+    "load_dataset",
+    "standardize",
+    "NATURAL_IMAGES",
+    "BUNDLED_IMAGES",
+    "load_natural_images",
+    "dog_filter",
+    "whiten",
+    "preprocess",
+    "gaussian_window",
+    "PatchSampler",
+    "split_modules",
+    "bar",
+    "bars_of_increasing_length",
+    "grating",
+    "orientation_contrast",
+]

@@ -21,3 +21,6 @@ PC_KERNELS = (
     "pc_settle_step",
     "pc_hebbian",
 )
+
+#: Rao & Ballard (1999) kernels (the PC kernels serve its GEMMs and errors).
+RB_KERNELS = ("rb_cause_step",)

@@ -102,3 +102,30 @@ def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
     scale = lr / eps.shape[0]
     W += scale * (eps.T @ fx_prev)
     b += scale * eps.sum(axis=0)
+
+
+_rb_step = cp.ElementwiseKernel(
+    "T bu, T r_td, T k1, T tau, T alpha, bool sparse",
+    "T r, T eps_td, T terms",
+    r"""
+    T v = r;
+    T e = v - r_td;
+    T ep = tau * e;
+    eps_td = ep;
+    T v2 = v * v;
+    T g = sparse ? log1p(v2) : v2;
+    T gp = sparse ? (T)2 * v / ((T)1 + v2) : (T)2 * v;
+    terms = ep * e + alpha * g;
+    r = v + k1 * (bu - ep - (T)0.5 * alpha * gp);
+    """,
+    "predcode_rb_cause_step",
+)
+
+
+@register_kernel("rb_cause_step", B)
+def rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, sparse):
+    """CuPy version of :func:`predcode.kernels.reference.rb_cause_step`."""
+    t = r.dtype.type
+    terms = cp.empty_like(r)
+    _rb_step(bu, r_td, t(k1), t(tau_td), t(alpha), bool(sparse), r, eps_td, terms)
+    return terms.sum()

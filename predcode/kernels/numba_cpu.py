@@ -146,6 +146,37 @@ def _error(x, z, b, precision, eps):
 
 
 @numba.njit(**_JIT)
+def _rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, sparse):
+    n, m = r.shape
+    one = r.dtype.type(1.0)
+    two = r.dtype.type(2.0)
+    k = r.dtype.type(k1)
+    tau = r.dtype.type(tau_td)
+    a = r.dtype.type(alpha)
+    half_a = r.dtype.type(0.5 * alpha)
+    acc = r.dtype.type(0.0)
+    for i in range(n):
+        if sparse:
+            for j in range(m):
+                v = r[i, j]
+                e = v - r_td[i, j]
+                ep = tau * e
+                eps_td[i, j] = ep
+                v2 = v * v
+                acc += ep * e + a * np.log1p(v2)
+                r[i, j] = v + k * (bu[i, j] - ep - half_a * two * v / (one + v2))
+        else:
+            for j in range(m):
+                v = r[i, j]
+                e = v - r_td[i, j]
+                ep = tau * e
+                eps_td[i, j] = ep
+                acc += ep * e + a * v * v
+                r[i, j] = v + k * (bu[i, j] - ep - half_a * two * v)
+    return acc
+
+
+@numba.njit(**_JIT)
 def _bias_update(b, eps, scale):
     n, m = eps.shape
     s = b.dtype.type(scale)
@@ -200,3 +231,9 @@ def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
     else:
         W += scale * (eps.T @ fx_prev)
     _bias_update(b, eps, scale)
+
+
+@register_kernel("rb_cause_step", B)
+def rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, sparse):
+    """numba version of :func:`predcode.kernels.reference.rb_cause_step` (2-D arrays)."""
+    return _rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, bool(sparse))

@@ -110,3 +110,37 @@ def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
     n = eps.shape[0]
     W += (lr / n) * (eps.T @ fx_prev)
     b += (lr / n) * xp.sum(eps, axis=0)
+
+
+def _prior(r: Any, xp: Any, sparse: bool):
+    """Cause prior g(r) and its derivative g'(r): Gaussian r^2, or sparse log(1 + r^2)."""
+    if sparse:
+        return xp.log1p(r * r), 2.0 * r / (1.0 + r * r)
+    return r * r, 2.0 * r
+
+
+@register_kernel("rb_cause_step", B)
+def rb_cause_step(
+    r: Any, bu: Any, r_td: Any, eps_td: Any, k1: float, tau_td: float, alpha: float,
+    sparse: bool,
+):
+    r"""One Euler step of Rao & Ballard causes, fused with their top-down error.
+
+    ``e = r - r_td``; ``eps_td = tau_td e`` (the precision-weighted error sent up);
+    ``r += k1 (bu - tau_td e - alpha/2 g'(r))`` where ``bu`` is the (already
+    precision-weighted) bottom-up term :math:`U^\top (I - U r) / \sigma^2` and
+    ``tau_td`` is :math:`1/\sigma_{td}^2` (0 at the top level).
+
+    Returns
+    -------
+    scalar
+        The causes' energy terms *before* the update,
+        ``sum(tau_td e**2 + alpha g(r))`` (Rao & Ballard's E has no 1/2).
+    """
+    xp = array_namespace(r)
+    e = r - r_td
+    g, gp = _prior(r, xp, sparse)
+    eps_td[...] = tau_td * e
+    energy = xp.sum(tau_td * e * e + alpha * g)
+    r += k1 * (bu - eps_td - 0.5 * alpha * gp)
+    return energy

@@ -1,5 +1,6 @@
 """Model families. Each module stays close to its paper's equations."""
 
 from .pcn import MLP, PCN, init_weights
+from .rao_ballard import RaoBallard
 
-__all__ = ["PCN", "MLP", "init_weights"]
+__all__ = ["PCN", "MLP", "RaoBallard", "init_weights"]
