@@ -111,15 +111,15 @@ def test_hebbian_update_equals_minus_half_dE_dU():
     (The weight decay compounds as (1 - k2 lam)^n, equal to 1 - n k2 lam up to
     O((n k2 lam)^2): ~1e-15 relative at lr = 1e-6.)
     """
-    m = _small(lam=(0.02, 0.01)).fit(_regions(16))
+    m = _small(lam=(0.02, 0.01), k2=(0.5, 5.0)).fit(_regions(16))
     Xf = m._check_X(_regions(4, seed=5))
     n = Xf.shape[0]
     r, eps_td, eps_img, _ = m._settle(Xf)
     I = m._patches(Xf)
     U0 = [u.copy() for u in m.U_]
-    lr, h = 1e-6, 1e-6
-    m._hebbian(r, eps_img, eps_td, lr, n)
-    applied = [(u - u0) / lr for u, u0 in zip(m.U_, U0, strict=True)]
+    decay, h = 1e-6, 1e-6  # the schedule's factor; level l learns at decay * k2_[l]
+    m._hebbian(r, eps_img, eps_td, decay, n)
+    applied = [(u - u0) / (decay * k2) for u, u0, k2 in zip(m.U_, U0, m.k2_, strict=True)]
     for l in (0, 1):
         Us = [u.copy() for u in U0]
         m.U_ = Us

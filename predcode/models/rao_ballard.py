@@ -119,8 +119,10 @@ class RaoBallard(Model):
         step). ``"auto"`` (default) uses, per level, the largest step that is
         stable by construction, ``1 / L`` with ``L`` a bound on the energy's
         curvature, recomputed as the weights learn.
-    k2 : float
-        Initial learning rate.
+    k2 : float or sequence of float
+        Initial learning rate, per level (a scalar serves every level). Level
+        ``l >= 2`` learns from errors scaled by :math:`1/\sigma_{td}^2`, so a
+        rate :math:`\sigma_{td}^2` times larger gives it the same speed as level 1.
     lr_decay, decay_every : float, int
         ``k2`` is divided by ``lr_decay`` every ``decay_every`` inputs (patches).
     T : int
@@ -231,7 +233,7 @@ class RaoBallard(Model):
         check_choice(self.prior, "prior", ("sparse", "gaussian"), owner=o)
         if self.k1 != "auto":
             check_param(self.k1, "k1", o, low=0.0)
-        check_param(self.k2, "k2", o, low=0.0)
+        self.k2_ = _per_level(self.k2, self.n_levels_, "k2", low_inclusive=False)
         check_param(self.lr_decay, "lr_decay", o, low=1.0, low_inclusive=True)
         check_param(self.decay_every, "decay_every", o, kind=numbers.Integral, low=1,
                     low_inclusive=True)
@@ -379,7 +381,7 @@ class RaoBallard(Model):
             energies.append(E)
         return r, eps_td, eps_img, energies
 
-    def _hebbian(self, r, eps_img, eps_td, lr, n) -> None:
+    def _hebbian(self, r, eps_img, eps_td, decay, n) -> None:
         """Per-input Hebbian rule, summed over the batch.
 
         Each input contributes ``k2 (err r^T - lam U)``; a batch of ``n`` inputs
@@ -390,6 +392,7 @@ class RaoBallard(Model):
         k = self._k
         M = self.n_modules
         for l, U in enumerate(self.U_):
+            lr = decay * self.k2_[l]
             U *= (1.0 - lr * self.lam_[l]) ** n
             dummy = self._dummy_bias(U.shape[0])
             if l == 0:  # eps_img = (I - U r)/sigma^2 over n*M rows; pc_hebbian averages rows
@@ -419,7 +422,7 @@ class RaoBallard(Model):
                                  None if scale is None else scale * k1)
         if learn_rate is not None:
             r, eps_td, eps_img, _ = out
-            self._hebbian(r, eps_img, eps_td, learn_rate, X.shape[0])
+            self._hebbian(r, eps_img, eps_td, learn_rate, X.shape[0])  # schedule factor
         return out
 
     # -- protocol ------------------------------------------------------------------
@@ -438,7 +441,11 @@ class RaoBallard(Model):
         self.n_inputs_seen_ = 0
 
     def _current_k2(self) -> float:
-        return self.k2 / self.lr_decay ** (self.n_inputs_seen_ // self.decay_every)
+        """Decay factor of the schedule times ``k2`` of level 1 (levels scale alike)."""
+        return self.k2_[0] * self._decay()
+
+    def _decay(self) -> float:
+        return 1.0 / self.lr_decay ** (self.n_inputs_seen_ // self.decay_every)
 
     def _epochs(self, X: Any, epochs: int) -> None:
         from tqdm.auto import tqdm
@@ -454,7 +461,7 @@ class RaoBallard(Model):
                 for start in range(0, n, self.batch_size):
                     idx = order[start:start + self.batch_size]
                     Xb = X[idx] if self._xp is np else X[self._xp.asarray(idx)]
-                    *_, energies = self._run(Xb, learn_rate=self._current_k2())
+                    *_, energies = self._run(Xb, learn_rate=self._decay())
                     parts.append(energies[-1])
                     self.n_inputs_seen_ += len(idx)
                 total = float(sum(float(to_numpy(e)) for e in parts)) / n

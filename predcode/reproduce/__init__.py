@@ -13,6 +13,7 @@ __all__ = ["REPRODUCTIONS", "get_reproduction"]
 #: CLI name → "module:function" (imported lazily).
 REPRODUCTIONS = {
     "whittington-bogacz-2017": "predcode.reproduce.whittington2017:run",
+    "rao-ballard-1999": "predcode.reproduce.rao_ballard1999:run",
 }
 
 

@@ -1,0 +1,25 @@
+"""Shared yardsticks for predcode models.
+
+Receptive-field metrics (:mod:`predcode.metrics.receptive_fields`): Gabor fits,
+the fraction of Gabor-like fields, localisation and orientation selectivity.
+"""
+
+from .receptive_fields import (
+    DEFAULT_N_STARTS,
+    DEFAULT_R2_THRESHOLD,
+    GABOR_PARAMS,
+    fit_gabor,
+    gabor,
+    gabor_fit_fraction,
+    localisation_and_orientation,
+)
+
+__all__ = [
+    "GABOR_PARAMS",
+    "DEFAULT_N_STARTS",
+    "DEFAULT_R2_THRESHOLD",
+    "gabor",
+    "fit_gabor",
+    "gabor_fit_fraction",
+    "localisation_and_orientation",
+]
