@@ -20,6 +20,7 @@ __all__ = [
     "check_dtype",
     "check_random_state",
     "check_sizes",
+    "check_pair",
 ]
 
 
@@ -250,3 +251,23 @@ def check_random_state(random_state: Any, name: str = "random_state", owner: str
         f"{_name(owner, name)}: expected None, an int seed or numpy.random.Generator, "
         f"got {type(random_state).__name__}."
     )
+
+
+def check_pair(value: Any, name: str, owner: str | None = None,
+               what: str = "positive int") -> tuple[int, int]:
+    """A ``(height, width)`` pair of positive ints (numpy ints and arrays accepted)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, Sequence)
+        or len(value) != 2
+        or any(
+            isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1
+            for v in value
+        )
+    ):
+        raise ValidationError(
+            f"{_name(owner, name)}: expected a (height, width) pair of {what}s, got {value!r}."
+        )
+    return int(value[0]), int(value[1])

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..validation import check_choice, check_param, check_random_state
+from ..validation import check_choice, check_pair, check_param, check_random_state
 
 __all__ = [
     "NATURAL_IMAGES",
@@ -117,25 +117,6 @@ def _check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
     if value < low:
         raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
     return int(value)
-
-
-def _check_pair(value: Any, name: str, owner: str, what: str = "positive int") -> tuple[int, int]:
-    """A (height, width) pair of positive ints."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if (
-        isinstance(value, (str, bytes))
-        or not isinstance(value, Sequence)
-        or len(value) != 2
-        or any(
-            isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1
-            for v in value
-        )
-    ):
-        raise ValidationError(
-            f"{owner}.{name}: expected a (height, width) pair of {what}s, got {value!r}."
-        )
-    return int(value[0]), int(value[1])
 
 
 def _check_sigma(value: Any, name: str, owner: str) -> tuple[float, float]:
@@ -600,7 +581,7 @@ def gaussian_window(shape: tuple[int, int], sigma: float | tuple[float, float]) 
         Invalid shape or non-positive sigma.
     """
     owner = "gaussian_window"
-    h, w = _check_pair(shape, "shape", owner)
+    h, w = check_pair(shape, "shape", owner)
     sr, sc = _check_sigma(sigma, "sigma", owner)
     r = (np.arange(h) - (h - 1) / 2.0) / sr
     c = (np.arange(w) - (w - 1) / 2.0) / sc
@@ -668,7 +649,7 @@ class PatchSampler:
         random_state: Any = None,
     ) -> None:
         owner = "PatchSampler"
-        self.patch_shape = _check_pair(patch_shape, "patch_shape", owner)
+        self.patch_shape = check_pair(patch_shape, "patch_shape", owner)
         ph, pw = self.patch_shape
         imgs = _image_list(images, "images", owner)
         self.images = [

@@ -28,13 +28,12 @@ Spatial frequency is in cycles per pixel (Nyquist: 0.5).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..validation import check_param
+from ..validation import check_pair, check_param
 
 __all__ = [
     "GABOR_PARAMS",
@@ -85,24 +84,6 @@ def _check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
     if value < low:
         raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
     return int(value)
-
-
-def _check_shape(value: Any, name: str, owner: str) -> tuple[int, int]:
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if (
-        isinstance(value, (str, bytes))
-        or not isinstance(value, Sequence)
-        or len(value) != 2
-        or any(
-            isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1
-            for v in value
-        )
-    ):
-        raise ValidationError(
-            f"{owner}.{name}: expected a (height, width) pair of positive ints, got {value!r}."
-        )
-    return int(value[0]), int(value[1])
 
 
 def _as_real_array(value: Any, name: str, owner: str) -> np.ndarray:
@@ -274,7 +255,7 @@ def gabor(
     ((16, 16), 1.0, -0.411)
     """
     owner = "gabor"
-    h, w = _check_shape(shape, "shape", owner)
+    h, w = check_pair(shape, "shape", owner)
     values = {}
     for name, value in zip(
         GABOR_PARAMS,

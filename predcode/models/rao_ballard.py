@@ -69,6 +69,7 @@ from ..validation import (
     check_array,
     check_choice,
     check_dtype,
+    check_pair,
     check_param,
     check_random_state,
 )
@@ -208,12 +209,7 @@ class RaoBallard(Model):
         o = "RaoBallard"
         check_param(self.n_modules, "n_modules", o, kind=numbers.Integral, low=1,
                     low_inclusive=True)
-        ps = self.patch_shape
-        if (not isinstance(ps, (tuple, list)) or len(ps) != 2
-                or not all(isinstance(v, numbers.Integral) and v >= 1 for v in ps)):
-            raise ValidationError(
-                f"RaoBallard.patch_shape: expected (height, width) positive ints, got {ps!r}."
-            )
+        ps = check_pair(self.patch_shape, "patch_shape", o)
         check_param(self.offset, "offset", o, kind=numbers.Integral, low=1, low_inclusive=True)
         nc = self.n_causes
         if (not isinstance(nc, (tuple, list)) or len(nc) < 1
