@@ -16,37 +16,18 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..validation import check_param
+from ..validation import check_pair, check_param
 
 __all__ = ["bar", "bars_of_increasing_length", "grating", "orientation_contrast"]
 
 # Sub-pixel samples per axis for anti-aliased bars (coverage resolution 1/64).
 _SUPERSAMPLE = 8
-
-
-def _check_shape(shape: Any, owner: str) -> tuple[int, int]:
-    if isinstance(shape, np.ndarray):
-        shape = shape.tolist()
-    if (
-        isinstance(shape, (str, bytes))
-        or not isinstance(shape, Sequence)
-        or len(shape) != 2
-        or any(
-            isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1
-            for v in shape
-        )
-    ):
-        raise ValidationError(
-            f"{owner}.shape: expected a (height, width) pair of positive ints, got {shape!r}."
-        )
-    return int(shape[0]), int(shape[1])
 
 
 def _check_center(center: Any, shape: tuple[int, int], owner: str) -> tuple[float, float]:
@@ -136,7 +117,7 @@ def bar(
     20.0
     """
     owner = "bar"
-    h, w = _check_shape(shape, owner)
+    h, w = check_pair(shape, "shape", owner)
     length = float(check_param(length, "length", owner, low=0.0, low_inclusive=True))
     width = float(check_param(width, "width", owner, low=0.0))
     cos, sin = _angle(orientation_deg, "orientation_deg", owner)
@@ -257,7 +238,7 @@ def grating(
         Invalid shape, ``period < 2`` or non-finite numbers.
     """
     owner = "grating"
-    h, w = _check_shape(shape, owner)
+    h, w = check_pair(shape, "shape", owner)
     cos, sin = _angle(orientation_deg, "orientation_deg", owner)
     period = float(check_param(period, "period", owner, low=2.0, low_inclusive=True))
     phase = float(check_param(phase, "phase", owner))
@@ -315,7 +296,7 @@ def orientation_contrast(
         Invalid shape, radii, period, angles, or a non-bool ``surround``.
     """
     owner = "orientation_contrast"
-    h, w = _check_shape(shape, owner)
+    h, w = check_pair(shape, "shape", owner)
     rc = float(check_param(center_radius, "center_radius", owner, low=0.0))
     if not isinstance(surround, (bool, np.bool_)):
         raise ValidationError(f"{owner}.surround: expected a bool, got {surround!r}.")
