@@ -18,6 +18,8 @@ Subclasses provide ``_state()`` (name → host array of learned state) and
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
 import json
 import os
@@ -80,6 +82,30 @@ class Model:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # -- fitted state ---------------------------------------------------------
+    #: Names of the learned attributes (subclasses list theirs).
+    _LEARNED: tuple[str, ...] = ()
+
+    def _forget(self) -> None:
+        """Drop all learned state: the model becomes unfitted."""
+        for attr in self._LEARNED:
+            if attr in self.__dict__:
+                delattr(self, attr)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """Restore the learned state as it was if the body raises: nothing half-written.
+
+        ``fit`` forgets first, so a failed fit leaves the model unfitted; a failed
+        ``partial_fit`` leaves the weights and history it started from.
+        """
+        saved = {a: copy.deepcopy(self.__dict__[a]) for a in self._LEARNED if a in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            self._forget()
+            self.__dict__.update(saved)
+            raise
+
     def _is_fitted(self) -> bool:
         return hasattr(self, "n_features_in_")
 

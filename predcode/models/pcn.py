@@ -239,11 +239,6 @@ class _LayeredNet(Model):
     # -- fitting (all or nothing) ----------------------------------------------
     _LEARNED = ("classes_", "n_features_in_", "W_", "b_", "history_")
 
-    def _forget(self) -> None:
-        for attr in self._LEARNED:
-            if attr in self.__dict__:
-                delattr(self, attr)
-
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None):
         """Learn weights from scratch for ``epochs`` passes over mini-batches.
 
@@ -264,14 +259,11 @@ class _LayeredNet(Model):
             is left unfitted: no half-written state.
         """
         self._forget()
-        try:
+        with self._all_or_nothing():
             X, Y = self._prepare(X, y, fitting=True)
             self._init_weights()
             self.n_features_in_ = self._n_in()
             self._fit_loop(X, Y, self.epochs, validation_data)
-        except BaseException:
-            self._forget()
-            raise
         return self
 
     def partial_fit(self, X: Any, y: Any = None):
@@ -287,13 +279,8 @@ class _LayeredNet(Model):
             finally:
                 self.epochs = epochs
         X, Y = self._prepare(X, y, fitting=False)
-        saved = ([None] + [w.copy() for w in self.W_[1:]], [v.copy() for v in self.b_],
-                 {k: list(v) for k, v in self.history_.items()})
-        try:
+        with self._all_or_nothing():
             self._fit_loop(X, Y, 1, None)
-        except BaseException:
-            self.W_, self.b_, self.history_ = saved
-            raise
         return self
 
     def _forward_all(self, X: Any, method: str) -> Any:

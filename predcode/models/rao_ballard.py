@@ -424,11 +424,6 @@ class RaoBallard(Model):
     # -- protocol ------------------------------------------------------------------
     _LEARNED = ("U_", "history_", "n_features_in_", "n_inputs_seen_")
 
-    def _forget(self) -> None:
-        for attr in self._LEARNED:
-            if attr in self.__dict__:
-                delattr(self, attr)
-
     def _init_weights(self) -> None:
         xp = self._xp
         self.U_ = [xp.asarray((self.init_scale * self._rng.standard_normal(d)).astype(self.dtype_))
@@ -481,16 +476,13 @@ class RaoBallard(Model):
             ``self``; a failed fit leaves the model unfitted.
         """
         self._forget()
-        try:
+        with self._all_or_nothing():
             self._validate()
             self._setup_backend(X)
             X = self._check_X(X)
             self._init_weights()
             self.n_features_in_ = X.shape[1]
             self._epochs(X, self.epochs)
-        except BaseException:
-            self._forget()
-            raise
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> RaoBallard:
@@ -503,13 +495,8 @@ class RaoBallard(Model):
                 self.epochs = epochs
         self._ensure_runtime()
         X = self._check_X(X)
-        saved = ([u.copy() for u in self.U_], {k: list(v) for k, v in self.history_.items()},
-                 self.n_inputs_seen_)
-        try:
+        with self._all_or_nothing():
             self._epochs(X, 1)
-        except BaseException:
-            self.U_, self.history_, self.n_inputs_seen_ = saved
-            raise
         return self
 
     def _batched(self, X: Any, method: str, feedback: bool = True):
