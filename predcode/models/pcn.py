@@ -187,6 +187,26 @@ class _LayeredNet(Model):
             X, name, type(self).__name__, shape=(None, width), dtype=self.dtype_, xp=self._xp
         )
 
+    def _prepare(self, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
+        """Validate parameters (when fitting), the inputs and the targets."""
+        if fitting:
+            self._validate()
+            self._setup_backend(X)
+        else:
+            self._ensure_runtime()
+        X = self._check_X(X, self._n_in())
+        if y is None:
+            self._check_supervision(False, fitting)
+            return X, None
+        self._check_supervision(True, fitting)
+        Y = self._targets(y, fitting=fitting)
+        if Y.shape[0] != X.shape[0]:
+            raise ValidationError(
+                f"{type(self).__name__}: X has {X.shape[0]} samples but y has {Y.shape[0]}; "
+                "they must match."
+            )
+        return X, Y
+
     def _targets(self, y: Any, fitting: bool) -> Any:
         """Labels → one-hot targets (``classes_`` learned at fit), or 2-D targets as given."""
         o = type(self).__name__
@@ -679,31 +699,17 @@ class PCN(_LayeredNet):
         return energies[-1]
 
     # -- public protocol ------------------------------------------------------------
-    def _prepare(self, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
-        if fitting:
-            self._validate()
-            self._setup_backend(X)
-        else:
-            self._ensure_runtime()
-        X = self._check_X(X, self._n_in())
-        Y = None
-        if y is not None:
-            if self.mode == "generative":
-                raise ValidationError(
-                    "PCN: generative mode learns p(X) and takes no y; drop y, or use "
-                    "mode='discriminative' for supervised learning."
-                )
-            Y = self._targets(y, fitting=fitting)
-            if Y.shape[0] != X.shape[0]:
-                raise ValidationError(
-                    f"PCN: X has {X.shape[0]} samples but y has {Y.shape[0]}; they must match."
-                )
-        elif fitting and self.mode == "discriminative":
+    def _check_supervision(self, has_y: bool, fitting: bool) -> None:
+        if has_y and self.mode == "generative":
+            raise ValidationError(
+                "PCN: generative mode learns p(X) and takes no y; drop y, or use "
+                "mode='discriminative' for supervised learning."
+            )
+        if fitting and not has_y and self.mode == "discriminative":
             raise ValidationError(
                 "PCN.fit: discriminative mode needs targets y (labels or (n, n_out) "
                 "array); for unsupervised learning use mode='generative'."
             )
-        return X, Y
 
     def _settled(self, X: Any, y: Any, method: str):
         """Yield ``(batch buffers, slice)`` of settled states for all of ``X``."""
@@ -887,23 +893,9 @@ class MLP(_LayeredNet):
             self._k["pc_hebbian"](self.W_[l], self.b_[l], buf.eps[l], buf.fx[l - 1], self._lr_now)
         return loss
 
-    def _prepare(self, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
-        if fitting:
-            self._validate()
-            self._setup_backend(X)
-        else:
-            self._ensure_runtime()
-        X = self._check_X(X, self.sizes_[0])
-        Y = None
-        if y is not None:
-            Y = self._targets(y, fitting=fitting)
-            if Y.shape[0] != X.shape[0]:
-                raise ValidationError(
-                    f"MLP: X has {X.shape[0]} samples but y has {Y.shape[0]}; they must match."
-                )
-        elif fitting:
+    def _check_supervision(self, has_y: bool, fitting: bool) -> None:
+        if fitting and not has_y:
             raise ValidationError("MLP.fit: needs targets y (labels or (n, n_out) array).")
-        return X, Y
 
     def forward(self, X: Any) -> Any:
         """Network output :math:`h_L`."""
