@@ -21,6 +21,7 @@ __all__ = [
     "check_random_state",
     "check_sizes",
     "check_pair",
+    "check_int",
 ]
 
 
@@ -271,3 +272,14 @@ def check_pair(value: Any, name: str, owner: str | None = None,
             f"{_name(owner, name)}: expected a (height, width) pair of {what}s, got {value!r}."
         )
     return int(value[0]), int(value[1])
+
+
+def check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
+    """An int (numpy ints accepted, bools not) that is at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ValidationError(
+            f"{owner}.{name}: expected an int, got {type(value).__name__} {value!r}."
+        )
+    if value < low:
+        raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
+    return int(value)

@@ -56,7 +56,6 @@ properties by learning a sparse code for natural images. *Nature* 381, 607-609.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..validation import check_choice, check_pair, check_param, check_random_state
+from ..validation import check_choice, check_int, check_pair, check_param, check_random_state
 
 __all__ = [
     "NATURAL_IMAGES",
@@ -109,16 +108,6 @@ _LUMA = np.array([0.2125, 0.7154, 0.0721])
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-def _check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ValidationError(
-            f"{owner}.{name}: expected an int, got {type(value).__name__} {value!r}."
-        )
-    if value < low:
-        raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
-    return int(value)
-
-
 def _check_sigma(value: Any, name: str, owner: str) -> tuple[float, float]:
     """A positive float, or a (sigma_rows, sigma_cols) pair of them."""
     if isinstance(value, np.ndarray):
@@ -352,7 +341,7 @@ def load_natural_images(
     """
     owner = "load_natural_images"
     if max_size is not None:
-        max_size = _check_int(max_size, "max_size", owner, low=8)
+        max_size = check_int(max_size, "max_size", owner, low=8)
     if folder is not None:
         if names is not None:
             raise ValidationError(
@@ -694,7 +683,7 @@ class PatchSampler:
         ValidationError
             If ``n`` is not a positive int.
         """
-        n = _check_int(n, "n", "PatchSampler.sample", low=1)
+        n = check_int(n, "n", "PatchSampler.sample", low=1)
         ph, pw = self.patch_shape
         flat = self._rng.integers(0, self._cum[-1], size=n)
         idx = np.searchsorted(self._cum, flat, side="right")
@@ -749,9 +738,9 @@ def split_modules(
         geometry (the message gives the expected shape).
     """
     owner = "split_modules"
-    n_modules = _check_int(n_modules, "n_modules", owner, low=1)
-    module_size = _check_int(module_size, "module_size", owner, low=1)
-    offset = _check_int(offset, "offset", owner, low=0)
+    n_modules = check_int(n_modules, "n_modules", owner, low=1)
+    module_size = check_int(module_size, "module_size", owner, low=1)
+    offset = check_int(offset, "offset", owner, low=0)
     arr = np.asarray(patches)
     if arr.dtype.kind not in "biuf":
         raise ValidationError(f"{owner}.patches: expected real numbers, got dtype {arr.dtype}.")

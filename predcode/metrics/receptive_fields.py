@@ -27,13 +27,12 @@ Spatial frequency is in cycles per pixel (Nyquist: 0.5).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..validation import check_pair, check_param
+from ..validation import check_int, check_pair, check_param
 
 __all__ = [
     "GABOR_PARAMS",
@@ -76,16 +75,6 @@ _N_REFINE = 2  # starts refined in the second stage
 # ---------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------
-def _check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ValidationError(
-            f"{owner}.{name}: expected an int, got {type(value).__name__} {value!r}."
-        )
-    if value < low:
-        raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
-    return int(value)
-
-
 def _as_real_array(value: Any, name: str, owner: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
@@ -458,7 +447,7 @@ def fit_gabor(field: Any, n_starts: int = DEFAULT_N_STARTS, loss: str = "linear"
 
     owner = "fit_gabor"
     arr = _check_field(field, "field", owner)
-    n_starts = _check_int(n_starts, "n_starts", owner)
+    n_starts = check_int(n_starts, "n_starts", owner)
     losses = ("linear", "soft_l1", "huber", "cauchy", "arctan")
     if loss not in losses:
         raise ValidationError(
@@ -593,7 +582,7 @@ def gabor_fit_fraction(
     thr = float(
         check_param(r2_threshold, "r2_threshold", owner, low=0.0, high=1.0, high_inclusive=False)
     )
-    n_starts = _check_int(n_starts, "n_starts", owner)
+    n_starts = check_int(n_starts, "n_starts", owner)
     fits = [_fit_one(f, n_starts, "linear", least_squares) for f in arr]
     r2 = np.array([f["r2"] for f in fits], dtype=np.float64)
     passed = np.nan_to_num(r2, nan=-np.inf) >= thr
