@@ -51,10 +51,14 @@ logger = logging.getLogger("predcode")
 #: Backend names every model accepts.
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 _CONCRETE = ("numpy", "numba", "cupy")
+#: Kernel modules of each backend in ``predcode.kernels``: the PC family's
+#: ``reference``/``numba_cpu``/``cupy_gpu``, and every other family's
+#: ``<family>_reference``/``<family>_numba``/``<family>_cupy`` (found by name, so a
+#: new family adds files, not registry entries).
 _KERNEL_MODULES = {
-    "numpy": "predcode.kernels.reference",
-    "numba": "predcode.kernels.numba_cpu",
-    "cupy": "predcode.kernels.cupy_gpu",
+    "numpy": ("reference", "_reference"),
+    "numba": ("numba_cpu", "_numba"),
+    "cupy": ("cupy_gpu", "_cupy"),
 }
 _REGISTRY: dict[tuple[str, str], Callable] = {}
 _GPU_INSTALL = (
@@ -242,6 +246,19 @@ def register_kernel(name: str, backend: str) -> Callable[[Callable], Callable]:
     return deco
 
 
+@functools.cache
+def _kernel_modules(backend: str) -> tuple[str, ...]:
+    """Dotted names of the kernel modules of one concrete backend."""
+    import pkgutil
+
+    from . import kernels
+
+    exact, suffix = _KERNEL_MODULES[backend]
+    names = sorted(m.name for m in pkgutil.iter_modules(kernels.__path__)
+                   if m.name == exact or m.name.endswith(suffix))
+    return tuple(f"predcode.kernels.{n}" for n in names)
+
+
 def get_kernel(name: str, backend: str) -> Callable:
     """Look up kernel ``name`` for a concrete backend (imports its module lazily)."""
     if backend not in _CONCRETE:
@@ -250,7 +267,8 @@ def get_kernel(name: str, backend: str) -> Callable:
         ok, why = backend_status(backend)
         if not ok:
             raise BackendError(f"backend={backend!r} is not available: {why}.")
-        importlib.import_module(_KERNEL_MODULES[backend])
+        for module in _kernel_modules(backend):
+            importlib.import_module(module)
     try:
         return _REGISTRY[(name, backend)]
     except KeyError:

@@ -8,6 +8,9 @@ module                 version
 ``cupy_gpu``           fused CUDA kernels (cupy arrays)
 =====================  =============================================================
 
+A new model family adds its own three modules, named ``<family>_reference``,
+``<family>_numba`` and ``<family>_cupy``; they are found by name.
+
 Look kernels up with :func:`predcode.backend.get_kernel`; the signatures are
 documented on the reference versions in :mod:`predcode.kernels.reference`.
 """
