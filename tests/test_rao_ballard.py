@@ -244,3 +244,24 @@ def test_divergent_step_is_detected_with_a_working_suggestion():
 
     k1 = float(re.search(r"e\.g\. k1=([0-9.e-]+)", str(info.value)).group(1))
     _small(k1=k1).fit(X[:8])  # the suggestion settles
+
+
+def test_learned_level1_fields_are_oriented_and_more_localised_than_noise():
+    """Rao & Ballard (1999), Fig. 2: trained on natural images, level-1 fields become
+    localised and oriented. Measured on a small seeded run (one module, 5,000
+    DoG-filtered 16x16 patches at the reproduction's data scale, no window): the
+    mean orientation selectivity and localisation (see
+    :func:`predcode.metrics.localisation_and_orientation`) clearly exceed those of
+    white-noise fields of the same size (0.08 and 0.19)."""
+    from predcode.datasets import PatchSampler, load_natural_images, preprocess
+    from predcode.metrics import localisation_and_orientation
+    from predcode.reproduce.rao_ballard1999 import IMAGES
+
+    images = preprocess(load_natural_images(IMAGES), method="dog", sigma_center=1.0)
+    X = PatchSampler(images, patch_shape=(16, 16), random_state=0).sample(5000) * 0.1
+    m = RaoBallard(n_modules=1, n_causes=(32,), k2=0.3, T=100, random_state=0).fit(X)
+    learned = localisation_and_orientation(m.receptive_fields(1))
+    noise = localisation_and_orientation(np.random.default_rng(0).standard_normal((32, 16, 16)))
+    ori, ori_noise = (np.mean(v["orientation_selectivity"]) for v in (learned, noise))
+    assert ori > ori_noise + 0.2
+    assert np.mean(learned["localisation"]) > np.mean(noise["localisation"]) + 0.05
