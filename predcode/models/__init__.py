@@ -2,7 +2,5 @@
 
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
-from .variational_laplace import VLResult, hierarchical_em, variational_laplace
 
-__all__ = ["PCN", "MLP", "RaoBallard", "init_weights", "variational_laplace", "hierarchical_em",
-           "VLResult"]
+__all__ = ["PCN", "MLP", "RaoBallard", "init_weights"]

@@ -167,31 +167,32 @@ def simulate(*, action: bool = True, T_end: float = 100.0, dt: float = 0.005,
     sw = dict(T_des=T_des, Sigma_z0=Sigma_z0, Sigma_z1=Sigma_z1, Sigma_w0=Sigma_w0,
               Sigma_w1=Sigma_w1)
     F[0] = free_energy(rho0[0], rho1[0], 0.0, 0.0, 0.0, **sw)
-    for i in range(1, n):
-        # world
-        xdot = a[i - 1]
-        x[i] = x[i - 1] + dt * xdot
-        Ti, Txi = T0 / (x[i] ** 2 + 1), -2 * T0 * x[i] / (x[i] ** 2 + 1) ** 2
-        T[i], Tx[i] = Ti, Txi
-        rho0[i] = Ti + z0[i]
-        rho1[i] = Txi * xdot + z1[i]
-        # agent: errors from the previous step
-        ez0 = rho0[i - 1] - mu[i - 1]
-        ez1 = rho1[i - 1] - mu1[i - 1]
-        ew0 = mu1[i - 1] + mu[i - 1] - T_des
-        ew1 = mu2[i - 1] + mu1[i - 1]
-        F[i] = 0.5 * (ez0**2 / Sigma_z0 + ez1**2 / Sigma_z1 + ew0**2 / Sigma_w0
-                      + ew1**2 / Sigma_w1)
-        mu[i] = mu[i - 1] + dt * (mu1[i - 1] - k * (-ez0 / Sigma_z0 + ew0 / Sigma_w0))
-        mu1[i] = mu1[i - 1] + dt * (mu2[i - 1] - k * (-ez1 / Sigma_z1 + ew0 / Sigma_w0
-                                                       + ew1 / Sigma_w1))
-        mu2[i] = mu2[i - 1] + dt * (-k * ew1 / Sigma_w1)
-        if action and t[i] > action_onset:
-            a[i] = a[i - 1] + dt * (-k_a * Txi * ez1 / Sigma_z1)
-        if not (np.isfinite(mu[i]) and np.isfinite(a[i]) and abs(x[i]) < 1e8):
-            raise DivergenceError(
-                f"{_OWNER}.simulate: diverged at t={t[i]:.3f}; use a smaller dt than {dt} "
-                f"or smaller rates k={k}, k_a={k_a}."
-            )
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(1, n):
+            # world
+            xdot = a[i - 1]
+            x[i] = x[i - 1] + dt * xdot
+            Ti, Txi = T0 / (x[i] ** 2 + 1), -2 * T0 * x[i] / (x[i] ** 2 + 1) ** 2
+            T[i], Tx[i] = Ti, Txi
+            rho0[i] = Ti + z0[i]
+            rho1[i] = Txi * xdot + z1[i]
+            # agent: errors from the previous step
+            ez0 = rho0[i - 1] - mu[i - 1]
+            ez1 = rho1[i - 1] - mu1[i - 1]
+            ew0 = mu1[i - 1] + mu[i - 1] - T_des
+            ew1 = mu2[i - 1] + mu1[i - 1]
+            F[i] = 0.5 * (ez0**2 / Sigma_z0 + ez1**2 / Sigma_z1 + ew0**2 / Sigma_w0
+                          + ew1**2 / Sigma_w1)
+            mu[i] = mu[i - 1] + dt * (mu1[i - 1] - k * (-ez0 / Sigma_z0 + ew0 / Sigma_w0))
+            mu1[i] = mu1[i - 1] + dt * (mu2[i - 1] - k * (-ez1 / Sigma_z1 + ew0 / Sigma_w0
+                                                           + ew1 / Sigma_w1))
+            mu2[i] = mu2[i - 1] + dt * (-k * ew1 / Sigma_w1)
+            if action and t[i] > action_onset:
+                a[i] = a[i - 1] + dt * (-k_a * Txi * ez1 / Sigma_z1)
+            if not (np.isfinite(mu[i]) and np.isfinite(a[i]) and abs(x[i]) < 1e8):
+                raise DivergenceError(
+                    f"{_OWNER}.simulate: diverged at t={t[i]:.3f}; use a smaller dt than {dt} "
+                    f"or smaller rates k={k}, k_a={k_a}."
+                )
     return {"t": t, "x": x, "T": T, "rho0": rho0, "rho1": rho1, "mu": mu, "mu1": mu1,
             "mu2": mu2, "a": a, "F": F}
