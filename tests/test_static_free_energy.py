@@ -136,3 +136,14 @@ def test_divergence_is_reported():
         sfe.gradient_ascent(dt=1.0, T=50)
     with pytest.raises(DivergenceError, match="smaller alpha"):
         sfe.learn_variance(alpha=5.0, n_trials=50)
+
+
+def test_sigma_rule_is_free_energy_gradient():
+    """At the trial's fixed point, eps*e - 1 = 2 Sigma dF/dSigma with
+    F = -(ln Sigma + (phi-g)^2/Sigma)/2 (Bogacz section 5), by finite differences."""
+    for phi, Sigma in ((7.0, 1.0), (4.1, 2.2)):
+        tr = sfe.variance_trial(phi, 5.0, Sigma, T=30)
+        def F(S, d=phi - 5.0):
+            return -0.5 * (np.log(S) + d**2 / S)
+        dF = (F(Sigma + 1e-6) - F(Sigma - 1e-6)) / 2e-6
+        assert tr["eps"][-1] * tr["e"][-1] - 1 == pytest.approx(2 * Sigma * dF, abs=1e-4)

@@ -61,7 +61,7 @@ def compare_models(truth: str, seed: int, *, hE: float = 0.0, hC: float = 16.0
     """Simulate ``truth`` with noise s.d. 0.1 and invert every candidate by VL.
 
     The noise log-precision is learned with prior N(``hE``, ``hC``) (a weak prior,
-    chosen here; SPM's fallback is N(0, 1)).
+    chosen here; SPM12 falls back to N(4 - ln var(y), exp(-4))).
     """
     rng = np.random.default_rng(seed)
     y = TRUTH[truth](X_GRID) + NOISE_SD * rng.standard_normal(X_GRID.size)
