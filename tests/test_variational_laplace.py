@@ -202,6 +202,13 @@ def test_bad_inputs(linear):
         vl.variational_laplace(y, lambda t: (X @ t)[:-1], np.zeros(3), np.eye(3))
     with pytest.raises(ValidationError, match="hC: must be positive definite"):
         vl.variational_laplace(y, g, np.zeros(3), np.eye(3), hC=-1.0)
+    with pytest.raises(ValidationError, match=r"Q\[1\]: a precision component must be"):
+        vl.variational_laplace(y, g, np.zeros(3), np.eye(3), Q=[np.eye(30), -np.eye(30)])
+    with pytest.raises(ValidationError, match="sum to a positive-definite"):
+        vl.variational_laplace(y, g, np.zeros(3), np.eye(3),
+                               Q=[np.diag(np.r_[np.ones(29), 0.0])])
+    with pytest.raises(ValidationError, match="hE: expected shape"):
+        vl.variational_laplace(y, g, np.zeros(3), np.eye(3), hE=np.zeros(2))
     with pytest.raises(ValidationError, match="X1"):
         vl.hierarchical_em(y, X[:-1], np.ones((3, 1)))
     with pytest.raises(ValidationError, match="X2"):

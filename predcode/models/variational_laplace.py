@@ -266,6 +266,18 @@ def variational_laplace(
     Q = [_spd(q, f"Q[{i}]", _VL, n) if np.ndim(q) < 2 else
          check_array(np.asarray(q, float), f"Q[{i}]", _VL, ndim=2, shape=(n, n))
          for i, q in enumerate(Q)]
+    for i, q in enumerate(Q):
+        if not np.allclose(q, q.T, rtol=1e-10, atol=1e-12) or np.linalg.eigvalsh(q).min() < -1e-10:
+            w = np.linalg.eigvalsh((q + q.T) / 2).min()
+            raise ValidationError(
+                f"{_VL}.Q[{i}]: a precision component must be symmetric positive "
+                f"semi-definite (smallest eigenvalue {w:.3g})."
+            )
+    if np.linalg.eigvalsh(sum(Q)).min() <= 1e-12 * max(1.0, np.abs(sum(Q)).max()):
+        raise ValidationError(
+            f"{_VL}.Q: the components must sum to a positive-definite matrix (every data "
+            f"point needs some precision); add a component covering the missing points."
+        )
     nh = len(Q)
     if hE is None:
         hE = 4.0 - np.log(max(float(np.var(y)), 1e-300))
