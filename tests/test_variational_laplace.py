@@ -154,7 +154,7 @@ def test_hierarchical_known_precision_equals_joint_gaussian(hier):
     y, X1, X2 = hier
     lam = np.array([2.0, 0.5])
     eta2, C2 = np.array([0.3, -0.2]), np.diag([2.0, 0.5])
-    r = vl.hierarchical_em(y, X1, X2, eta2=eta2, C2=C2, lam0=lam, learn_precision=False)
+    r = vl.hierarchical_em(y, [X1, X2], eta=eta2, C=C2, lam0=lam, learn_precision=False)
     p1 = X1.shape[1]
     # joint prior of (theta1, theta2) and y
     S11 = X2 @ C2 @ X2.T + np.exp(-lam[1]) * np.eye(p1)
@@ -165,23 +165,47 @@ def test_hierarchical_known_precision_equals_joint_gaussian(hier):
     K = S @ A.T @ np.linalg.inv(Syy)
     mean = m + K @ (y - A @ m)
     cov = S - K @ A @ S
-    np.testing.assert_allclose(np.concatenate([r["theta1"], r["theta2"]]), mean, atol=1e-9)
+    np.testing.assert_allclose(np.concatenate(r["theta"]), mean, atol=1e-9)
     np.testing.assert_allclose(r["cov"], cov, atol=1e-9)
     assert r["F"] == pytest.approx(
-        vl.hierarchical_log_evidence(y, X1, X2, lam, eta2=eta2, C2=C2), abs=1e-9)
+        vl.hierarchical_log_evidence(y, [X1, X2], lam, eta=eta2, C=C2), abs=1e-9)
 
 
 def test_hierarchical_em_finds_ml_precisions(hier):
     """EM's log-precisions = brute-force argmax of ln p(y|lambda); F increases."""
     y, X1, X2 = hier
-    r = vl.hierarchical_em(y, X1, X2)
+    r = vl.hierarchical_em(y, [X1, X2])
     assert r["converged"]
-    opt = minimize(lambda lam: -vl.hierarchical_log_evidence(y, X1, X2, lam), np.zeros(2),
+    opt = minimize(lambda lam: -vl.hierarchical_log_evidence(y, [X1, X2], lam), np.zeros(2),
                    method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12,
                                                   "maxiter": 4000})
     np.testing.assert_allclose(r["lam"], opt.x, atol=1e-4)
     assert r["F"] == pytest.approx(-opt.fun, abs=1e-7)
     assert np.diff(r["F_history"]).min() > -1e-9
+
+
+def test_three_level_em_matches_brute_force():
+    """Three levels: EM's lambda = Nelder-Mead argmax of ln p(y|lambda) (marginal moments);
+    one level with fixed precision = the closed-form linear-Gaussian posterior."""
+    rng = np.random.default_rng(4)
+    X1, X2, X3 = (rng.standard_normal(s) for s in ((80, 10), (10, 4), (4, 2)))
+    t3 = rng.standard_normal(2)
+    t2 = X3 @ t3 + 0.5 * rng.standard_normal(4)
+    t1 = X2 @ t2 + 0.8 * rng.standard_normal(10)
+    y = X1 @ t1 + 0.3 * rng.standard_normal(80)
+    r = vl.hierarchical_em(y, [X1, X2, X3])
+    assert r["converged"] and [t.size for t in r["theta"]] == [10, 4, 2]
+    opt = minimize(lambda lam: -vl.hierarchical_log_evidence(y, [X1, X2, X3], lam), np.zeros(3),
+                   method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12,
+                                                  "maxiter": 8000})
+    assert r["F"] == pytest.approx(-opt.fun, abs=1e-6)
+    np.testing.assert_allclose(r["lam"], opt.x, atol=1e-3)
+    one = vl.hierarchical_em(y, [X1], eta=np.zeros(10), C=2 * np.eye(10), lam0=[1.5],
+                             learn_precision=False)
+    m, C, logev = vl.linear_gaussian_posterior(y, X1, np.zeros(10), 2 * np.eye(10),
+                                               np.exp(-1.5) * np.eye(80))
+    np.testing.assert_allclose(one["theta"][0], m, atol=1e-9)
+    assert one["F"] == pytest.approx(logev, abs=1e-9)
 
 
 def test_bad_inputs(linear):
@@ -209,10 +233,14 @@ def test_bad_inputs(linear):
                                Q=[np.diag(np.r_[np.ones(29), 0.0])])
     with pytest.raises(ValidationError, match="hE: expected shape"):
         vl.variational_laplace(y, g, np.zeros(3), np.eye(3), hE=np.zeros(2))
-    with pytest.raises(ValidationError, match="X1"):
-        vl.hierarchical_em(y, X[:-1], np.ones((3, 1)))
-    with pytest.raises(ValidationError, match="X2"):
-        vl.hierarchical_em(y, X, np.ones((4, 1)))
+    with pytest.raises(ValidationError, match=r"designs\[0\]: expected shape"):
+        vl.hierarchical_em(y, [X[:-1], np.ones((3, 1))])
+    with pytest.raises(ValidationError, match=r"designs\[1\]: expected shape \(3, n\)"):
+        vl.hierarchical_em(y, [X, np.ones((4, 1))])
+    with pytest.raises(ValidationError, match="list of design matrices"):
+        vl.hierarchical_em(y, X)
+    with pytest.raises(ValidationError, match="lam0"):
+        vl.hierarchical_em(y, [X], lam0=[0.0, 0.0])
     with pytest.raises(ValidationError, match="Ce: must be positive definite"):
         vl.linear_gaussian_posterior(y, X, np.zeros(3), np.eye(3), np.zeros((30, 30)))
 

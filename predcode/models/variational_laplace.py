@@ -39,16 +39,15 @@ fixed precision, F at convergence is the exact log evidence.
 
 .. math::
 
-   y = X_1\theta_1 + \epsilon_1,\quad \theta_1 = X_2\theta_2 + \epsilon_2,\quad
-   \theta_2 \sim \mathcal N(\eta_2, C_2),\quad
+   y = X_1\theta_1 + \epsilon_1,\quad \theta_1 = X_2\theta_2 + \epsilon_2,\;\ldots,\quad
+   \theta_L \sim \mathcal N(\eta, C),\quad
    \epsilon_i \sim \mathcal N(0, e^{-\lambda_i} I),
 
-fitted by EM: the E-step is the exact Gaussian posterior of
-:math:`(\theta_1, \theta_2)` given the log-precisions :math:`\lambda`, the M-step
-maximises F over :math:`\lambda` given that posterior (closed form:
-:math:`e^{\lambda_1} = n/\langle\|y - X_1\theta_1\|^2\rangle`,
-:math:`e^{\lambda_2} = p_1/\langle\|\theta_1 - X_2\theta_2\|^2\rangle`). EM converges
-to the maximum of the marginal likelihood :math:`p(y\mid\lambda)`, where F equals it.
+fitted by EM: the E-step is the exact Gaussian posterior of all
+:math:`\theta_i` given the log-precisions :math:`\lambda`, the M-step maximises F
+over :math:`\lambda` given that posterior (closed form:
+:math:`e^{\lambda_i} = p_{i-1}/\langle\|\epsilon_i\|^2\rangle`). EM converges to a
+maximum of the marginal likelihood :math:`p(y\mid\lambda)`, where F equals it.
 
 References
 ----------
@@ -393,59 +392,76 @@ def linear_gaussian_posterior(y: Any, X: Any, pE: Any, pC: Any, Ce: Any
     return mean, (cov + cov.T) / 2, float(logev)
 
 
-def _hier_inputs(y, X1, X2, eta2, C2):
+def _hier_inputs(y, designs, eta, C):
     y = check_array(y, "y", _HEM, ndim=1)
-    n = y.shape[0]
-    X1 = check_array(X1, "X1", _HEM, ndim=2, shape=(n, None))
-    p1 = X1.shape[1]
-    X2 = check_array(X2, "X2", _HEM, ndim=2, shape=(p1, None))
-    p2 = X2.shape[1]
-    eta2 = np.zeros(p2) if eta2 is None else check_array(
-        np.atleast_1d(np.asarray(eta2, float)), "eta2", _HEM, ndim=1, shape=(p2,))
-    C2 = _spd(1.0 if C2 is None else C2, "C2", _HEM, p2)
-    return y, X1, X2, eta2, C2
+    if isinstance(designs, np.ndarray) or not isinstance(designs, Sequence) or not designs:
+        raise ValidationError(
+            f"{_HEM}.designs: expected a non-empty list of design matrices [X1, X2, ...], "
+            f"got {type(designs).__name__}."
+        )
+    Xs, rows = [], y.shape[0]
+    for i, X in enumerate(designs):
+        X = check_array(X, f"designs[{i}]", _HEM, ndim=2, shape=(rows, None))
+        Xs.append(X)
+        rows = X.shape[1]
+    eta = np.zeros(rows) if eta is None else check_array(
+        np.atleast_1d(np.asarray(eta, float)), "eta", _HEM, ndim=1, shape=(rows,))
+    C = _spd(1.0 if C is None else C, "C", _HEM, rows)
+    return y, Xs, eta, C
 
 
-def hierarchical_log_evidence(y: Any, X1: Any, X2: Any, lam: Any, *, eta2: Any = None,
-                              C2: Any = None) -> float:
-    r""":math:`\ln p(y\mid\lambda)` of the two-level model, from its marginal covariance
+def hierarchical_log_evidence(y: Any, designs: Sequence[Any], lam: Any, *, eta: Any = None,
+                              C: Any = None) -> float:
+    r""":math:`\ln p(y\mid\lambda)` of the hierarchical linear model, from its marginal moments.
 
-    :math:`\Sigma_y = e^{-\lambda_1}I + e^{-\lambda_2}X_1X_1^\top + X_1X_2C_2X_2^\top X_1^\top`
-    (independent of the EM code; used to check it).
+    Computed top-down, independently of the EM code (used to check it):
+    :math:`\operatorname{cov}\theta_{i-1} = X_i\operatorname{cov}(\theta_i)X_i^\top +
+    e^{-\lambda_i}I` from :math:`\operatorname{cov}\theta_L = C`, with :math:`\theta_0 = y`.
     """
-    y, X1, X2, eta2, C2 = _hier_inputs(y, X1, X2, eta2, C2)
-    lam = np.asarray(lam, float)
-    n = y.shape[0]
-    A = X1 @ X2
-    Sy = np.exp(-lam[0]) * np.eye(n) + np.exp(-lam[1]) * X1 @ X1.T + A @ C2 @ A.T
-    r = y - A @ eta2
-    return float(-0.5 * (n * np.log(2 * np.pi) + _logdet(Sy) + r @ np.linalg.solve(Sy, r)))
+    y, Xs, eta, C = _hier_inputs(y, designs, eta, C)
+    lam = check_array(np.asarray(lam, float), "lam", _HEM, ndim=1, shape=(len(Xs),))
+    mean, cov = eta, C
+    for X, lam_i in zip(reversed(Xs), lam[::-1], strict=True):
+        mean = X @ mean
+        cov = X @ cov @ X.T + np.exp(-lam_i) * np.eye(X.shape[0])
+    r = y - mean
+    return float(-0.5 * (y.size * np.log(2 * np.pi) + _logdet(cov) + r @ np.linalg.solve(cov, r)))
 
 
 def hierarchical_em(
     y: Any,
-    X1: Any,
-    X2: Any,
+    designs: Sequence[Any],
     *,
-    eta2: Any = None,
-    C2: Any = None,
-    lam0: Any = (0.0, 0.0),
+    eta: Any = None,
+    C: Any = None,
+    lam0: Any = None,
     learn_precision: bool = True,
     max_iter: int = 2000,
     tol: float = 1e-10,
 ) -> dict[str, Any]:
-    r"""EM for the two-level linear model :math:`y = X_1\theta_1 + \epsilon_1`,
-    :math:`\theta_1 = X_2\theta_2 + \epsilon_2` (Friston 2005).
+    r"""EM for the hierarchical linear model of Friston (2005), any number of levels.
+
+    .. math::
+
+       y = X_1\theta_1 + \epsilon_1,\quad \theta_1 = X_2\theta_2 + \epsilon_2,\;\ldots,\;
+       \theta_{L-1} = X_L\theta_L + \epsilon_L,\quad \theta_L\sim\mathcal N(\eta, C),
+       \quad \epsilon_i\sim\mathcal N(0, e^{-\lambda_i}I).
+
+    Writing each level's error as :math:`\epsilon_i = r_i + D_i\theta` (:math:`\theta`
+    all levels stacked), the E-step posterior has precision
+    :math:`\Lambda = \sum_i e^{\lambda_i}D_i^\top D_i + \operatorname{blkdiag}(0, \ldots, C^{-1})`;
+    the M-step sets :math:`e^{\lambda_i} = p_{i-1}/\langle\|\epsilon_i\|^2\rangle`
+    (:math:`p_{i-1}` the size of the level below).
 
     Parameters
     ----------
     y : (n,) array
-    X1 : (n, p1) array
-    X2 : (p1, p2) array
-    eta2, C2 : array_like, optional
+    designs : list of arrays
+        ``[X1, X2, ...]``: ``X1`` is (n, p1), ``X2`` is (p1, p2), and so on.
+    eta, C : array_like, optional
         Prior of the top level (default zero mean, identity covariance).
-    lam0 : (2,) array_like
-        Initial log-precisions :math:`(\lambda_1, \lambda_2)`; kept fixed if
+    lam0 : array_like, optional
+        Initial log-precisions, one per level (default zeros); kept fixed if
         ``learn_precision`` is False.
     max_iter, tol : int, float
         EM stops when F rises by less than ``tol``.
@@ -453,51 +469,59 @@ def hierarchical_em(
     Returns
     -------
     dict
-        ``"theta1"``, ``"theta2"`` (posterior means), ``"cov"`` (joint posterior
-        covariance of :math:`[\theta_1; \theta_2]`), ``"lam"`` (log-precisions),
-        ``"F"`` (free energy, = :math:`\ln p(y\mid\lambda)` after the E-step),
+        ``"theta"`` (list of posterior means per level), ``"cov"`` (joint posterior
+        covariance of the stacked parameters), ``"lam"`` (log-precisions), ``"F"``
+        (free energy, = :math:`\ln p(y\mid\lambda)` after the E-step),
         ``"F_history"``, ``"n_iter"``, ``"converged"``.
     """
-    y, X1, X2, eta2, C2 = _hier_inputs(y, X1, X2, eta2, C2)
-    n, p1 = X1.shape
-    p2 = X2.shape[1]
-    lam = check_array(np.asarray(lam0, float), "lam0", _HEM, ndim=1, shape=(2,)).copy()
+    y, Xs, eta, C = _hier_inputs(y, designs, eta, C)
+    L = len(Xs)
+    sizes = [y.size] + [X.shape[1] for X in Xs]          # p_0 = n, p_1, ..., p_L
+    offsets = np.concatenate([[0], np.cumsum(sizes[1:])])
+    P = int(offsets[-1])
+    lam = np.zeros(L) if lam0 is None else check_array(
+        np.asarray(lam0, float), "lam0", _HEM, ndim=1, shape=(L,))
+    lam = lam.copy()
     max_iter = check_int(max_iter, "max_iter", _HEM)
     tol = float(check_param(tol, "tol", _HEM, low=0.0))
-    iC2 = np.linalg.inv(C2)
-    _, ldC2 = np.linalg.slogdet(C2)
-    I1 = np.eye(p1)
+    if not isinstance(learn_precision, bool):
+        raise ValidationError(f"{_HEM}.learn_precision: expected a bool, got {learn_precision!r}.")
+    # error maps: eps_i = r_i + D_i theta
+    D, r = [], []
+    for i, X in enumerate(Xs):
+        Di = np.zeros((sizes[i], P))
+        Di[:, offsets[i]:offsets[i + 1]] = -X
+        if i > 0:
+            Di[:, offsets[i - 1]:offsets[i]] = np.eye(sizes[i])
+        D.append(Di)
+        r.append(y if i == 0 else np.zeros(sizes[i]))
+    iC = np.linalg.inv(C)
+    _, ldC = np.linalg.slogdet(C)
+    top = slice(int(offsets[L - 1]), P)
     history: list[float] = []
     converged = False
-    for it in range(1, max_iter + 1):
-        a1, a2 = np.exp(lam)
-        # E-step: joint precision of (theta1, theta2) and its mean
-        L = np.block([[a1 * X1.T @ X1 + a2 * I1, -a2 * X2],
-                      [-a2 * X2.T, a2 * X2.T @ X2 + iC2]])
-        b = np.concatenate([a1 * X1.T @ y, iC2 @ eta2])
-        cov = np.linalg.inv(L)
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported
+        a = np.exp(lam)
+        Lam = sum(ai * Di.T @ Di for ai, Di in zip(a, D, strict=True))
+        Lam[top, top] += iC
+        b = -sum(ai * Di.T @ ri for ai, Di, ri in zip(a, D, r, strict=True))
+        b[top] += iC @ eta
+        cov = np.linalg.inv(Lam)
         mu = cov @ b
-        t1, t2 = mu[:p1], mu[p1:]
-        e1, e2, d2 = y - X1 @ t1, t1 - X2 @ t2, t2 - eta2
-        # free energy = log joint at the mean + entropy terms (exact here)
-        F = (-0.5 * (a1 * e1 @ e1 + a2 * e2 @ e2 + d2 @ iC2 @ d2)
-             + 0.5 * (n * lam[0] + p1 * lam[1] - ldC2)
-             - 0.5 * (n + p1 + p2) * np.log(2 * np.pi)
-             + 0.5 * _logdet(cov) + 0.5 * (p1 + p2) * np.log(2 * np.pi))
+        eps = [ri + Di @ mu for ri, Di in zip(r, D, strict=True)]
+        d = mu[top] - eta
+        F = (-0.5 * sum(ai * e @ e for ai, e in zip(a, eps, strict=True)) - 0.5 * d @ iC @ d
+             + 0.5 * sum(p * li for p, li in zip(sizes[:-1], lam, strict=True)) - 0.5 * ldC
+             - 0.5 * y.size * np.log(2 * np.pi) + 0.5 * _logdet(cov))
         history.append(float(F))
-        if it > 1 and history[-1] - history[-2] < tol:
+        if not learn_precision or (it > 1 and history[-1] - history[-2] < tol):
             converged = True
             break
-        if not learn_precision:
-            converged = True
-            break
-        # M-step: closed-form maximisers of F over the log-precisions
-        C11 = cov[:p1, :p1]
-        D = np.hstack([I1, -X2])
-        ss1 = e1 @ e1 + np.sum((X1 @ C11) * X1)
-        ss2 = e2 @ e2 + np.trace(D @ cov @ D.T)
-        lam = np.log([n / ss1, p1 / ss2])
+        ss = np.array([e @ e + np.sum((Di @ cov) * Di) for e, Di in zip(eps, D, strict=True)])
+        lam = np.log(np.asarray(sizes[:-1], float) / ss)
         if not np.all(np.isfinite(lam)):
             raise DivergenceError(f"{_HEM}: log-precisions became {lam} at iteration {it}.")
-    return {"theta1": t1, "theta2": t2, "cov": cov, "lam": lam, "F": history[-1],
-            "F_history": history, "n_iter": it, "converged": converged}
+    theta = [mu[offsets[i]:offsets[i + 1]] for i in range(L)]
+    return {"theta": theta, "cov": cov, "lam": lam, "F": history[-1], "F_history": history,
+            "n_iter": it, "converged": converged}

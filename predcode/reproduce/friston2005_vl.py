@@ -85,17 +85,17 @@ def hierarchical_demo(seed: int = 1, n: int = 60, p1: int = 8, p2: int = 2) -> d
     t2 = rng.standard_normal(p2)
     t1 = X2 @ t2 + np.exp(-lam_true[1] / 2) * rng.standard_normal(p1)
     y = X1 @ t1 + np.exp(-lam_true[0] / 2) * rng.standard_normal(n)
-    em = vl.hierarchical_em(y, X1, X2)
-    opt = minimize(lambda lam: -vl.hierarchical_log_evidence(y, X1, X2, lam), np.zeros(2),
+    em = vl.hierarchical_em(y, [X1, X2])
+    opt = minimize(lambda lam: -vl.hierarchical_log_evidence(y, [X1, X2], lam), np.zeros(2),
                    method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12,
                                                   "maxiter": 4000})
     g1 = np.linspace(em["lam"][0] - 2, em["lam"][0] + 2, 41)
     g2 = np.linspace(em["lam"][1] - 3, em["lam"][1] + 3, 41)
-    surface = np.array([[vl.hierarchical_log_evidence(y, X1, X2, (a, b)) for a in g1]
+    surface = np.array([[vl.hierarchical_log_evidence(y, [X1, X2], (a, b)) for a in g1]
                         for b in g2])
     return {"lam_true": lam_true.tolist(), "lam_em": em["lam"].tolist(),
             "lam_brute": opt.x.tolist(), "logev_brute": float(-opt.fun), "F_em": em["F"],
-            "logev_at_em": vl.hierarchical_log_evidence(y, X1, X2, em["lam"]),
+            "logev_at_em": vl.hierarchical_log_evidence(y, [X1, X2], em["lam"]),
             "F_history": em["F_history"], "n_iter": em["n_iter"],
             "grid": {"lam1": g1.tolist(), "lam2": g2.tolist(), "logev": surface.tolist()}}
 
