@@ -77,9 +77,9 @@ def test_exercise2_gradient_ascent_reaches_mode():
 
 def test_exercise3_network_fixed_point():
     """Exercise 3: the network settles at phi*, eps_p = (phi*-v_p)/Sigma_p,
-    eps_u = (u-phi*^2)/Sigma_u (Bogacz eqs. 10-11)."""
+    eps_u = (u-phi*^2)/Sigma_u (Bogacz 2017)."""
     net = sfe.prediction_error_network(T=5)
-    assert net["phi"][-1] == pytest.approx(1.5675, abs=0.03)  # Fig. 3: close to 1.6 by t = 5
+    assert net["phi"][-1] == pytest.approx(1.5675, abs=0.03)  # close to 1.6 by t = 5
     long = sfe.prediction_error_network(T=30)
     fp = sfe.network_fixed_point()
     phi = _cubic_root()
@@ -95,13 +95,13 @@ def test_variance_trial_closed_form_equals_loop():
         eps, e = _trial_end(phi - 5.0, Sigma, 0.01, 2000)
         assert eps == pytest.approx(tr["eps"][-1], abs=1e-10)
         assert e == pytest.approx(tr["e"][-1], abs=1e-10)
-        # fixed point: eps = (phi - g)/Sigma, e = phi - g (Bogacz eqs. 59-60)
+        # fixed point: eps = (phi - g)/Sigma, e = phi - g (Bogacz 2017, exercise 5)
         assert tr["e"][-1] == pytest.approx(phi - 5.0, abs=1e-3)
         assert tr["eps"][-1] == pytest.approx((phi - 5.0) / Sigma, abs=1e-3)
 
 
 def test_exercise5_sigma_learned_towards_true_variance():
-    """Exercise 5: from Sigma = 1, alpha = 0.01, phi ~ N(5, 2): Sigma -> 2 (Fig. 6)."""
+    """Exercise 5: from Sigma = 1, alpha = 0.01, phi ~ N(5, 2): Sigma -> 2."""
     r = sfe.learn_variance(n_trials=1000, random_state=0)
     assert r["Sigma"][0] == 1.0 and r["Sigma"].size == 1001
     assert 1.6 < r["Sigma"][500:].mean() < 2.4
@@ -140,7 +140,7 @@ def test_divergence_is_reported():
 
 def test_sigma_rule_is_free_energy_gradient():
     """At the trial's fixed point, eps*e - 1 = 2 Sigma dF/dSigma with
-    F = -(ln Sigma + (phi-g)^2/Sigma)/2 (Bogacz section 5), by finite differences."""
+    F = -(ln Sigma + (phi-g)^2/Sigma)/2 (Bogacz 2017, exercise 5), by finite differences."""
     for phi, Sigma in ((7.0, 1.0), (4.1, 2.2)):
         tr = sfe.variance_trial(phi, 5.0, Sigma, T=30)
         def F(S, d=phi - 5.0):

@@ -1,14 +1,14 @@
 r"""Static free energy in one dimension: the worked examples of Bogacz (2017).
 
 An animal infers the size :math:`v` of a food item from a noisy light intensity
-:math:`u`. Prior and likelihood are Gaussian (Bogacz 2017, eqs. 1-3):
+:math:`u`. Prior and likelihood are Gaussian (Bogacz 2017, section 2):
 
 .. math::
 
    p(v) = f(v; v_p, \Sigma_p), \qquad p(u \mid v) = f(u; g(v), \Sigma_u),
    \qquad g(v) = v^2 .
 
-Bogacz's free energy is the log joint at the belief :math:`\phi` (eq. 8):
+Bogacz's free energy is the log joint at the belief :math:`\phi`:
 
 .. math::
 
@@ -19,16 +19,16 @@ Bogacz's free energy is the log joint at the belief :math:`\phi` (eq. 8):
 and perception climbs it, :math:`\dot\phi = \partial F / \partial\phi =
 \varepsilon_u g'(\phi) - \varepsilon_p` with the prediction errors
 :math:`\varepsilon_p = (\phi - v_p)/\Sigma_p` and
-:math:`\varepsilon_u = (u - g(\phi))/\Sigma_u` (eqs. 9-12). In the network of his
-Fig. 3 the errors are nodes with their own leaky dynamics (eqs. 13-14):
+:math:`\varepsilon_u = (u - g(\phi))/\Sigma_u`. In his prediction-error network
+the errors are nodes with their own leaky dynamics:
 
 .. math::
 
    \dot\varepsilon_p = \phi - v_p - \Sigma_p \varepsilon_p, \qquad
    \dot\varepsilon_u = u - g(\phi) - \Sigma_u \varepsilon_u .
 
-Variance learning with an inhibitory interneuron :math:`e` (section 5, eqs.
-59-60): :math:`\dot\varepsilon = \phi - g - e`, :math:`\dot e = \Sigma\varepsilon - e`,
+Variance learning with an inhibitory interneuron :math:`e` (exercise 5):
+:math:`\dot\varepsilon = \phi - g - e`, :math:`\dot e = \Sigma\varepsilon - e`,
 whose fixed point is :math:`\varepsilon = (\phi - g)/\Sigma`, :math:`e = \phi - g`;
 after each trial :math:`\Delta\Sigma = \alpha(\varepsilon e - 1)`, which moves
 :math:`\Sigma` to the variance of :math:`\phi - g`.
@@ -103,7 +103,7 @@ def _fn(g: Any, g_prime: Any) -> tuple[Callable, Callable]:
 
 
 def gauss(x: Any, mean: float, variance: float) -> np.ndarray:
-    r"""Normal density :math:`f(x; \mu, \Sigma)` with mean and *variance* (Bogacz's eq. 1)."""
+    r"""Normal density :math:`f(x; \mu, \Sigma)` with mean and *variance* (Bogacz's notation)."""
     variance = _pos(variance, "variance")
     x = np.asarray(x, dtype=float)
     return np.exp(-0.5 * (x - mean) ** 2 / variance) / np.sqrt(2 * np.pi * variance)
@@ -112,7 +112,7 @@ def gauss(x: Any, mean: float, variance: float) -> np.ndarray:
 def free_energy(phi: Any, u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 1.0,
                 Sigma_u: float = 1.0, g: Callable | None = None,
                 g_prime: Callable | None = None) -> np.ndarray:
-    r"""Bogacz's :math:`F(\phi) = \ln p(\phi) + \ln p(u\mid\phi)` (eq. 8, constant kept).
+    r"""Bogacz's :math:`F(\phi) = \ln p(\phi) + \ln p(u\mid\phi)` (normalising constant kept).
 
     With the constant :math:`-\ln 2\pi` included this is exactly the log joint
     density, so :math:`\exp F` normalised over :math:`\phi` is the posterior.
@@ -127,7 +127,7 @@ def free_energy(phi: Any, u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 1.0
 def free_energy_gradient(phi: Any, u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 1.0,
                          Sigma_u: float = 1.0, g: Callable | None = None,
                          g_prime: Callable | None = None) -> np.ndarray:
-    r"""Gradient of F (Bogacz eq. 9).
+    r"""Gradient of F (Bogacz 2017, exercise 2).
 
     :math:`\partial F/\partial\phi = (v_p - \phi)/\Sigma_p + (u - g(\phi))g'(\phi)/\Sigma_u`.
     """
@@ -243,7 +243,7 @@ def prediction_error_network(u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 
                              Sigma_u: float = 1.0, *, phi0: float | None = None,
                              dt: float = 0.01, T: float = 5.0, g: Callable | None = None,
                              g_prime: Callable | None = None) -> dict[str, np.ndarray]:
-    r"""Exercise 3: the network of Bogacz's Fig. 3 (eqs. 12-14), Euler integrated.
+    r"""Exercise 3: Bogacz's prediction-error network, Euler integrated.
 
     .. math::
 
@@ -276,7 +276,7 @@ def network_fixed_point(u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 1.0,
                         Sigma_u: float = 1.0, *, g: Callable | None = None,
                         g_prime: Callable | None = None) -> dict[str, float]:
     r"""The network's fixed point: :math:`\phi^*`, :math:`\varepsilon_p = (\phi^*-v_p)/\Sigma_p`,
-    :math:`\varepsilon_u = (u - g(\phi^*))/\Sigma_u` (Bogacz eqs. 10-11)."""
+    :math:`\varepsilon_u = (u - g(\phi^*))/\Sigma_u` (Bogacz 2017)."""
     gf, _ = _fn(g, g_prime)
     phi = posterior_mode(u, v_p, Sigma_p, Sigma_u, g=g, g_prime=g_prime)
     return {"phi": phi, "eps_p": (phi - v_p) / Sigma_p, "eps_u": (u - float(gf(phi))) / Sigma_u}
@@ -284,7 +284,7 @@ def network_fixed_point(u: float = 2.0, v_p: float = 3.0, Sigma_p: float = 1.0,
 
 def variance_trial(phi: float, g: float, Sigma: float, *, dt: float = 0.01,
                    T: float = 20.0) -> dict[str, np.ndarray]:
-    r"""One trial of the interneuron circuit (Bogacz eqs. 59-60), Euler integrated.
+    r"""One trial of the interneuron circuit (Bogacz 2017, exercise 5), Euler integrated.
 
     .. math:: \dot\varepsilon = \phi - g - e, \qquad \dot e = \Sigma\varepsilon - e,
 
@@ -327,7 +327,7 @@ def learn_variance(*, mean: float = 5.0, variance: float = 2.0, g: float = 5.0,
 
     Each trial draws :math:`\phi \sim \mathcal N(\text{mean}, \text{variance})`, runs
     :func:`variance_trial` for ``T`` time units and then applies
-    :math:`\Sigma \leftarrow \Sigma + \alpha(\varepsilon e - 1)` (Bogacz eq. 61).
+    :math:`\Sigma \leftarrow \Sigma + \alpha(\varepsilon e - 1)` (Bogacz 2017).
     Defaults are Bogacz's: :math:`\phi \sim \mathcal N(5, 2)`, :math:`g = 5`,
     :math:`\Sigma_0 = 1`, :math:`\alpha = 0.01`, 1000 trials of 20 time units with
     ``dt = 0.01``. The end-of-trial state is the exact Euler iterate (closed form,

@@ -9,7 +9,7 @@ velocity, :math:`\dot x = a`. Sensations are noisy:
 **Generative model** (the agent). Beliefs in generalised coordinates up to second
 order, :math:`\tilde\mu = (\mu, \mu', \mu'')`; the agent expects the temperature to
 relax to its desired value, :math:`f(\mu) = -\mu + T_{des}`. Its free energy
-(Laplace-encoded, constants dropped; Buckley et al. eq. 7.4 with
+(Laplace-encoded, constants dropped; Buckley et al. section 7, with
 :math:`\mu'' + \mu'` from differentiating :math:`f`) is
 
 .. math::

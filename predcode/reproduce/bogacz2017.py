@@ -3,12 +3,11 @@ r"""Bogacz (2017), "A tutorial on the free-energy framework": exercises 1, 2, 3 
 ``predcode reproduce bogacz-2017 --out DIR`` computes, each beside the paper:
 
 1. the exact posterior of the food size for :math:`u = 2`, :math:`\Sigma_u = 1`,
-   :math:`v_p = 3`, :math:`\Sigma_p = 1`, :math:`g(v) = v^2` (Fig. 1), whose mode is
+   :math:`v_p = 3`, :math:`\Sigma_p = 1`, :math:`g(v) = v^2`, whose mode is
    the real root of :math:`2\phi^3 = 3\phi + 3`, :math:`\phi^* \approx 1.5675`;
-2. gradient ascent on F (Euler, ``dt = 0.01``, 5 time units) from :math:`\phi = v_p`
-   (Fig. 2);
-3. the prediction-error network (Fig. 3) and its fixed point;
-4. variance learning with the interneuron (Fig. 6): :math:`\Sigma` moves from 1 to
+2. gradient ascent on F (Euler, ``dt = 0.01``, 5 time units) from :math:`\phi = v_p`;
+3. the prediction-error network and its fixed point;
+4. variance learning with the interneuron: :math:`\Sigma` moves from 1 to
    the true variance 2 over 1000 trials.
 
 Figures ``exercise1_posterior.png``, ``exercise2_3_dynamics.png``,
@@ -118,19 +117,19 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     tail = var["Sigma"][n_trials // 2:]
     band = 0.35 if quick else 0.2
     claims = [
-        claim("Ex. 1: posterior mode (grid 0.01..5)", "≈ 1.6 (Fig. 1)",
+        claim("Ex. 1: posterior mode (grid 0.01..5)", "≈ 1.6 (exercise 1 solution)",
               f"{grid_mode:.2f}", abs(grid_mode - PHI_STAR_PAPER) <= 0.01),
         claim("Ex. 1: exact mode = root of 2φ³ = 3φ + 3", f"φ* ≈ {PHI_STAR_PAPER}",
               f"φ* = {phi_star:.6f} (cubic residual {cubic:.1e})",
               abs(phi_star - PHI_STAR_PAPER) < 5e-5 and abs(cubic) < 1e-10),
-        claim("Ex. 2: gradient ascent, dt 0.01, 5 time units → φ*", "converges to ≈ 1.6 (Fig. 2)",
+        claim("Ex. 2: gradient ascent, dt 0.01, 5 time units → φ*", "converges to ≈ 1.6 (exercise 2 solution)",
               f"φ(5) = {ga['phi'][-1]:.6f}", abs(ga["phi"][-1] - phi_star) < 1e-3),
         claim("Ex. 2: F increases monotonically", "gradient ascent",
               f"min ΔF = {np.diff(ga['F']).min():.2e}", np.diff(ga["F"]).min() >= -1e-12),
-        claim("Ex. 3: network φ after 5 time units", "≈ 1.6 (Fig. 3)",
+        claim("Ex. 3: network φ after 5 time units", "≈ 1.6 (exercise 3 solution)",
               f"φ(5) = {net['phi'][-1]:.4f}", abs(net["phi"][-1] - phi_star) < 0.05),
         claim("Ex. 3: network fixed point (20 time units)",
-              "φ*, ε_p = (φ*−v_p)/Σ_p, ε_u = (u−g(φ*))/Σ_u (eqs. 10-11)",
+              "φ*, ε_p = (φ*−v_p)/Σ_p, ε_u = (u−g(φ*))/Σ_u",
               f"φ {net_long['phi'][-1]:.5f} vs {fp['phi']:.5f}; ε_p {net_long['eps_p'][-1]:.5f} "
               f"vs {fp['eps_p']:.5f}; ε_u {net_long['eps_u'][-1]:.5f} vs {fp['eps_u']:.5f}",
               max(abs(net_long["phi"][-1] - fp["phi"]), abs(net_long["eps_p"][-1] - fp["eps_p"]),
@@ -139,7 +138,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
               f"ε {trial['eps'][-1]:.5f} (2), e {trial['e'][-1]:.5f} (2)",
               abs(trial["eps"][-1] - 2) < 1e-3 and abs(trial["e"][-1] - 2) < 1e-3),
         claim(f"Ex. 5: Σ learned towards the true 2 ({n_trials} trials, α = 0.01)",
-              "Σ → 2 (Fig. 6)",
+              "Σ → 2 (exercise 5 solution)",
               f"Σ final {var['Sigma'][-1]:.3f}, mean over trials {n_trials // 2}-{n_trials} "
               f"{tail.mean():.3f}", abs(tail.mean() - 2) < band * 2 and var["Sigma"][-1] > 1.5),
     ]
@@ -162,7 +161,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     }
     write_report(out, report, "Bogacz (2017) free-energy tutorial, reproduced by predcode",
                  figures, notes=[
-                     "Free energy F is Bogacz's ln p(φ) + ln p(u|φ) (maximised), eq. 8.",
+                     "Free energy F is Bogacz's ln p(φ) + ln p(u|φ) (maximised).",
                      "Exercise 5 evaluates each trial's Euler run in closed form (identical "
                      "numbers to the step-by-step loop, tested)."])
     return report

@@ -91,15 +91,15 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     F_before, F_end = float(act["F"][before].mean()), float(act["F"][last].mean())
     claims = [
         claim("before action μ settles between sensed and desired temperature",
-              f"between ρ ≈ {T_start:g} and T_des = {P['T_des']:g} (Fig. 6)",
+              f"between ρ ≈ {T_start:g} and T_des = {P['T_des']:g} (section 7 figure)",
               f"μ = {mu_before:.3f} (fixed point {fixed[0]:.3f}; precision-weighted {weighted:g})",
               P["T_des"] < mu_before < T_start and abs(mu_before - fixed[0]) < 0.05),
         claim("with action the agent reaches the desired temperature",
-              f"senses T_des = {P['T_des']:g} (Fig. 6)",
+              f"senses T_des = {P['T_des']:g} (section 7 figure)",
               f"sensed {sensed_end:.3f}, true {act['T'][-1]:.3f} at x = {act['x'][-1]:.3f} "
               f"(T = 4 at x = {np.sqrt(P['T0'] / P['T_des'] - 1):.3f})",
               abs(sensed_end - P["T_des"]) < 0.2),
-        claim("with action F falls to near zero", "F → ≈ 0 (Fig. 6)",
+        claim("with action F falls to near zero", "F → ≈ 0 (section 7 figure)",
               f"F {F_before:.1f} before action → {F_end:.3f} (mean of last 20 time units)",
               F_end < 1.0 and F_end < 0.01 * F_before),
         claim("without action belief and F stay put", "(perception only)",
@@ -110,17 +110,27 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     _plot(act, out / "thermostat_action.png", "Thermostat with action (from t = 25)",
           P["action_onset"])
     _plot(still, out / "thermostat_no_action.png", "Thermostat, perception only", None)
+    every = int(round(5.0 / P["dt"]))
+    timeline = {key: [round(float(v), 4) for v in act[key][::every]]
+                for key in ("t", "x", "T", "rho0", "mu", "a", "F")}
     report = {
         "paper": "Buckley, Kim, McGregor & Seth (2017), J. Math. Psychol. 81:55-79, section 7",
         "quick": quick, "backend": "numpy", "claims": claims, "settings": P,
         "results": {"mu_before_action": mu_before, "fixed_point": fixed.tolist(),
                     "precision_weighted": weighted, "sensed_end": sensed_end,
                     "true_T_end": float(act["T"][-1]), "x_end": float(act["x"][-1]),
-                    "F_before_action": F_before, "F_end": F_end, "F_fixed_point": F_fixed},
+                    "F_before_action": F_before, "F_end": F_end, "F_fixed_point": F_fixed,
+                    "timeline_with_action": timeline},
         "wall_time_s": time.perf_counter() - t0, "machine": machine_info(),
     }
     write_report(out, report, "Buckley et al. (2017) thermostat, reproduced by predcode",
                  ["thermostat_action.png", "thermostat_no_action.png"], notes=[
                      "Sensory noise s.d. 0.1, seed 6; F is the Laplace-encoded energy "
-                     "without constants, so its noise floor is about 0.1."])
+                     "without constants, so its noise floor is about 0.1.",
+                     "With action, every 10 time units (t: x, true T, sensed T, belief mu, "
+                     "action a, F): " + "; ".join(
+                         f"{timeline['t'][i]:g}: {timeline['x'][i]:.2f}, {timeline['T'][i]:.2f}, "
+                         f"{timeline['rho0'][i]:.2f}, {timeline['mu'][i]:.2f}, "
+                         f"{timeline['a'][i]:.3f}, {timeline['F'][i]:.3g}"
+                         for i in range(0, len(timeline['t']), 2))])
     return report
