@@ -303,3 +303,29 @@ def test_spm_default_hyperpriors(linear):
     assert lo <= r.Eh[0] <= hi
     assert abs(r.Eh[0] - hE) < abs(r.Eh[0] - ml)
     assert r.converged
+
+
+def test_vl_reverts_from_a_step_where_g_overflows():
+    """A step into a region where g is not finite is undone with a smaller step (as SPM does);
+    a model that is never finite raises DivergenceError naming g."""
+    from predcode.exceptions import DivergenceError
+
+    x = np.linspace(0, 3, 30)
+    n_bad = [0]
+
+    def g(t):
+        if t[0] > 3.0:  # pretend the simulator breaks down here
+            n_bad[0] += 1
+            return np.full_like(x, np.nan)
+        return np.exp(t[0]) * np.exp(-np.exp(t[1]) * x)
+
+    y = g(np.array([2.9, 0.0])) + 0.05 * np.random.default_rng(2).standard_normal(x.size)
+    n_bad[0] = 0
+    r = vl.variational_laplace(y, g, np.array([1.0, 2.0]), np.eye(2) * 4.0, hE=np.log(400.0),
+                               hC=1.0)
+    assert n_bad[0] > 0                       # the breakdown region was hit ...
+    assert r.Ep[0] <= 3.0 and np.isfinite(r.F)  # ... and the estimate stayed out of it
+    assert np.all(np.isfinite(g(r.Ep)))
+    assert np.all(np.diff(r.F_history[2:]) > 0)
+    with pytest.raises(DivergenceError, match="g: returned NaN"):
+        vl.variational_laplace(y, lambda t: np.full(30, np.nan), np.zeros(2), np.eye(2))

@@ -320,9 +320,20 @@ def variational_laplace(
     converged = False
     below = 0
     k = 0
+    reverts = 0
     for k in range(1, max_iter + 1):  # noqa: B007 - k is reported
-        f = predict(theta)
-        J = jac(theta)
+        try:
+            f = predict(theta)
+            J = jac(theta)
+        except DivergenceError:
+            # as in spm_nlsi_GN: return to the last accepted point with a smaller step
+            reverts += 1
+            if "theta" not in best or reverts > 4:
+                raise
+            v = min(v - 2.0, -4.0)
+            theta = best["theta"] + _expm_step(best["dFdpp"], best["dFdp"], v)
+            continue
+        reverts = 0
         e = y - f
         Ch = hC.copy()
         for _m in range(8 if learn_precision else 0):
@@ -350,16 +361,16 @@ def variational_laplace(
                 f"{_VL}: free energy is {F} at iteration {k}; check g and the priors.")
         if F > best["F"] or k < 3:
             best = {"F": float(F), "theta": theta.copy(), "h": h.copy(), "Cp": Cp, "Ch": Ch}
-            dFdp = J.T @ Pi @ e - ipC @ dp_
-            dFdpp = -(J.T @ Pi @ J) - ipC
+            best["dFdp"] = J.T @ Pi @ e - ipC @ dp_
+            best["dFdpp"] = -(J.T @ Pi @ J) - ipC
             v = min(v + 0.5, 4.0)
             history.append(float(F))
         else:
             theta, h = best["theta"].copy(), best["h"].copy()
             v = min(v - 2.0, -4.0)
-        dtheta = _expm_step(dFdpp, dFdp, v)
+        dtheta = _expm_step(best["dFdpp"], best["dFdp"], v)
         theta = best["theta"] + dtheta
-        pred_dF = float(dFdp @ dtheta)
+        pred_dF = float(best["dFdp"] @ dtheta)
         below = below + 1 if pred_dF < tol else 0
         if below >= 4:
             converged = True
