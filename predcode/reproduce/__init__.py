@@ -14,6 +14,9 @@ __all__ = ["REPRODUCTIONS", "get_reproduction"]
 REPRODUCTIONS = {
     "whittington-bogacz-2017": "predcode.reproduce.whittington2017:run",
     "rao-ballard-1999": "predcode.reproduce.rao_ballard1999:run",
+    "bogacz-2017": "predcode.reproduce.bogacz2017:run",
+    "buckley-2017-thermostat": "predcode.reproduce.buckley2017:run",
+    "friston-2005-vl": "predcode.reproduce.friston2005_vl:run",
 }
 
 
