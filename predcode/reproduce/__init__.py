@@ -14,6 +14,7 @@ __all__ = ["REPRODUCTIONS", "get_reproduction"]
 REPRODUCTIONS = {
     "whittington-bogacz-2017": "predcode.reproduce.whittington2017:run",
     "rao-ballard-1999": "predcode.reproduce.rao_ballard1999:run",
+    "friston-2008-dem": "predcode.reproduce.dem2008:run",
 }
 
 
