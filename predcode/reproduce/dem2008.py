@@ -303,7 +303,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto", verbose:
         {"claim": "double well: a unimodal (Laplace) posterior fails",
          "paper": "DEM can lock onto the wrong mode of a bimodal posterior",
          "predcode": f"wrong-sign bins {dw['wrong_sign_fraction']:.2f}; RMSE x {dw['rmse']:.2f} vs "
-                     f"|x| {dw['rmse_abs']:.2f}",
+                     f"abs(x) {dw['rmse_abs']:.2f}",
          "holds": dw["wrong_sign_fraction"] > 0.2 and dw["rmse_abs"] < dw["rmse"]},
         {"claim": "triple estimation: parameters and precisions estimated",
          "paper": "conditional estimates near the true values",

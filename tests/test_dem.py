@@ -1,0 +1,144 @@
+"""DEM and generalized filtering: analytic solutions, free energy, reproductions.
+
+Analytic references: for a static linear-Gaussian model y = G v + z, v ~ N(eta, P_v^-1),
+the posterior is N((G'P_z G + P_v)^-1 (G'P_z y + P_v eta), (G'P_z G + P_v)^-1); in
+generalized coordinates with constant data the order-0 block of the D-step's
+conditional mean and covariance must equal it (S(s)_00 = 1). For a linear dynamic
+model with constant data the D-step's flow Du + dF/du is affine, so its fixed point
+is u* = (D - H)^-1 Eu' Pi e0 in closed form.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from predcode.exceptions import ValidationError
+from predcode.models.dem import DEM, GeneralizedErrors, extended_kalman_filter, generalized_filter, simulate
+from predcode.models.generalized import HDM, Level, embed
+from predcode.reproduce.dem2008 import conv_cause, convolution_model, demo_triple, run
+
+G = np.array([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]])
+PZ = np.diag([4.0, 2.0, 1.0])
+PV = np.array([[1.0, 0.2], [0.2, 0.5]])
+ETA = np.array([0.3, -0.4])
+
+
+def _static_model(n=3, s=0.5, theta_precision=1e8):
+    lv = Level(g=lambda x, v, th: G @ v, n_out=3, n_x=0, n_v=2, V=PZ,
+               gx=lambda x, v, th: np.zeros((3, 0)), gv=lambda x, v, th: G)
+    return HDM([lv], eta=ETA, eta_precision=PV, n=n, s=s, theta_precision=theta_precision)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_dstep_static_linear_gaussian_posterior_is_exact(backend):
+    y = np.array([1.0, -0.5, 2.0])
+    m = _static_model()
+    d = DEM(m, n_iter=1, backend=backend).fit(np.tile(y, (40, 1)))
+    Ppost = G.T @ PZ @ G + PV
+    mean = np.linalg.solve(Ppost, G.T @ PZ @ y + PV @ ETA)
+    np.testing.assert_allclose(d.v_[-1], mean, atol=1e-8)
+    np.testing.assert_allclose(d.Su_[-1][:2], np.diag(np.linalg.inv(Ppost)), rtol=1e-8)
+
+
+def test_dstep_linear_dynamic_fixed_point_closed_form():
+    # n = 4, precisions e^2: the D-step Jacobian D - H has spectral abscissa -0.13
+    # (measured), so 200 bins converge to 1e-10. (With n = 6 and e^8 it is +0.065:
+    # an unstable mode, see docs/dem.rst.)
+    m = convolution_model(n=4, hv=2.0, hw=2.0)
+    ge = GeneralizedErrors(m)
+    y = np.array([0.2, -0.1, 0.05, 0.3])
+    Y = np.tile(y, (200, 1))
+    d = DEM(m, n_iter=1).fit(Y)
+    ytil = embed(Y, m.n, 100)
+    e0, Eu = ge.errors(np.zeros(ge.nu), ytil, m.eta_at(0), m.theta)
+    P = ge.precision(m.h_prior())
+    H = Eu.T @ P @ Eu
+    ustar = np.linalg.solve(ge.Du - H, Eu.T @ P @ e0)
+    np.testing.assert_allclose(d.u_[-1], ustar, atol=1e-7)
+
+
+def test_estep_static_parameter_closed_form():
+    """y_t = theta + z: one Gauss-Newton step gives the exact conditional mean of theta."""
+    lv = Level(g=lambda x, v, th: np.array([th[0]]), n_out=1, n_x=0, n_v=1, hv=1.0)
+    m = HDM([lv], theta=[0.5], theta_precision=2.0, n=3, s=0.5)
+    rng = np.random.default_rng(0)
+    Y = 1.7 + 0.3 * rng.standard_normal((30, 1))
+    d = DEM(m, n_iter=3, learn_theta=[0]).fit(Y)
+    ge = GeneralizedErrors(m)
+    R = ge.R * np.exp(1.0)
+    Yt = np.array([embed(Y, 3, t) for t in range(30)])
+    num = sum(R[0] @ Yt[t] for t in range(30)) + 2.0 * 0.5
+    theta = num / (30 * R[0, 0] + 2.0)
+    assert d.theta_[0] == pytest.approx(theta, rel=1e-8)
+    assert d.Sigma_theta_[0, 0] == pytest.approx(1 / (30 * R[0, 0] + 2.0), rel=1e-8)
+
+
+def test_generalized_filter_equals_dem_dstep_without_learning():
+    m = convolution_model()
+    sim = simulate(m, conv_cause(32), random_state=3)
+    d = DEM(m, n_iter=1).fit(sim["Y"])
+    gf = generalized_filter(m, sim["Y"])
+    np.testing.assert_allclose(gf["u"], d.u_, atol=1e-10)
+
+
+def test_generalized_filter_learns_parameter_online():
+    """Recursive Gauss-Newton on a static intercept converges to the sample evidence."""
+    lv = Level(g=lambda x, v, th: np.array([th[0]]), n_out=1, n_x=0, n_v=1, hv=2.0)
+    m = HDM([lv], theta=[0.0], theta_precision=1.0, n=2, s=0.5)
+    Y = np.full((60, 1), 1.5)
+    out = generalized_filter(m, Y, learn_theta=[0])
+    assert abs(out["theta"][-1, 0] - 1.5) < 0.02
+    assert abs(out["theta"][0, 0]) < 1e-12
+
+
+def test_convolution_cause_recovery_and_ekf():
+    m = convolution_model()
+    U = conv_cause(32)
+    sim = simulate(m, U, random_state=0)
+    d = DEM(m, n_iter=2).fit(sim["Y"])
+    assert np.corrcoef(d.v_[:, 0], U[:, 0])[0, 1] > 0.8
+    ek = extended_kalman_filter(m, sim["Y"])
+    assert np.sqrt(np.mean((d.x_ - sim["x"]) ** 2)) < np.sqrt(np.mean((ek["x"] - sim["x"]) ** 2))
+
+
+def test_triple_estimation_free_energy_rises_and_moves_to_truth():
+    r = demo_triple(n_iter=6)
+    F = np.array(r["F"])
+    assert np.all(np.diff(F) > -1e-6), F
+    err_prior = np.abs(np.array(r["theta_prior"]) - r["theta_true"])
+    err_post = np.abs(np.array(r["theta"]) - r["theta_true"])
+    assert np.all(err_post < err_prior)
+    assert 4.0 < r["hv"] < 8.5
+
+
+def test_bad_options_raise():
+    m = convolution_model()
+    with pytest.raises(ValidationError, match="learn_theta"):
+        DEM(m, learn_theta=[99])
+    with pytest.raises(ValidationError, match="learn_h: unknown block"):
+        DEM(m, learn_h=[("z", 3)])
+    with pytest.raises(ValidationError, match="expected an HDM"):
+        DEM("model")
+    Y = np.zeros((32, 4))
+    Y[3, 1] = np.nan
+    with pytest.raises(ValidationError, match="NaN"):
+        DEM(m).fit(Y)
+
+
+def test_reproduction_quick(tmp_path):
+    report = run(tmp_path, quick=True, verbose=False)
+    failed = [c for c in report["claims"] if not c["holds"]]
+    assert not failed, failed
+    assert json.loads((tmp_path / "report.json").read_text())["claims"] == report["claims"]
+    for f in report["figures"]:
+        assert (tmp_path / f).stat().st_size > 1000
+    assert (tmp_path / "report.md").read_text().count("| yes |") == len(report["claims"])
+
+
+@pytest.mark.slow
+def test_reproduction_full(tmp_path):
+    report = run(tmp_path, quick=False, verbose=False)
+    assert all(c["holds"] for c in report["claims"]), report["claims"]
