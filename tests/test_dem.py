@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from predcode.exceptions import ValidationError
-from predcode.models.dem import DEM, GeneralizedErrors, extended_kalman_filter, generalized_filter, simulate
+from predcode.models.dem import (
+    DEM,
+    GeneralizedErrors,
+    extended_kalman_filter,
+    generalized_filter,
+    simulate,
+)
 from predcode.models.generalized import HDM, Level, embed
 from predcode.reproduce.dem2008 import conv_cause, convolution_model, demo_triple, run
 
@@ -27,8 +33,15 @@ ETA = np.array([0.3, -0.4])
 
 
 def _static_model(n=3, s=0.5, theta_precision=1e8):
-    lv = Level(g=lambda x, v, th: G @ v, n_out=3, n_x=0, n_v=2, V=PZ,
-               gx=lambda x, v, th: np.zeros((3, 0)), gv=lambda x, v, th: G)
+    lv = Level(
+        g=lambda x, v, th: G @ v,
+        n_out=3,
+        n_x=0,
+        n_v=2,
+        V=PZ,
+        gx=lambda x, v, th: np.zeros((3, 0)),
+        gv=lambda x, v, th: G,
+    )
     return HDM([lv], eta=ETA, eta_precision=PV, n=n, s=s, theta_precision=theta_precision)
 
 

@@ -38,7 +38,7 @@ def test_temporal_covariance_fixture_exact():
 @pytest.mark.parametrize("s", [0.25, 0.5, 1.0, 2.0])
 def test_temporal_covariance_matches_autocorrelation_derivatives(s):
     """S_ij = (-1)^i rho^(i+j)(0) for rho(h) = exp(-h^2/(4 s^2)), by finite differences."""
-    rho = lambda h: np.exp(-h**2 / (4 * s * s))  # noqa: E731
+    rho = lambda h: np.exp(-(h**2) / (4 * s * s))  # noqa: E731
     d = 1e-3 * s
     d2 = (rho(d) - 2 * rho(0.0) + rho(-d)) / d**2
     d4 = (rho(2 * d) - 4 * rho(d) + 6 * rho(0.0) - 4 * rho(-d) + rho(-2 * d)) / d**4
@@ -90,10 +90,12 @@ def test_error_jacobian_matches_finite_differences(make):
     u = np.zeros(ge.nu)
     u[: m.nx] = rng.standard_normal(m.nx) + (m.x_init() if m.nx else 0)
     nX = m.n * m.nx
-    u[nX: nX + m.nv] = rng.standard_normal(m.nv)
+    u[nX : nX + m.nv] = rng.standard_normal(m.nv)
     ytil = rng.standard_normal(m.n * m.ny)
     e, Eu = ge.errors(u, ytil, m.eta_at(0), m.theta)
-    np.testing.assert_allclose(Eu, _error_fd(ge, u, ytil, m.eta_at(0), m.theta), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        Eu, _error_fd(ge, u, ytil, m.eta_at(0), m.theta), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_error_jacobian_linear_model_everywhere():
@@ -117,9 +119,12 @@ def test_analytic_and_numerical_level_jacobians_agree():
     x = np.array([1.0, -2.0, 25.0])
     th = ml.theta
     # rows of M(x) x / 32: (-t1 x1 + t1 x2, (t3 - x3) x1 - x2 - x1 x3, 2 x1 x2 + t2 x3)
-    Fx = np.array([[-th[0], th[0], 0.0],
-                   [th[2] - 2 * x[2], -1.0, -2 * x[0]],
-                   [2 * x[1], 2 * x[0], th[1]]]) / 32
+    Fx = (
+        np.array(
+            [[-th[0], th[0], 0.0], [th[2] - 2 * x[2], -1.0, -2 * x[0]], [2 * x[1], 2 * x[0], th[1]]]
+        )
+        / 32
+    )
     np.testing.assert_allclose(ml.evaluate(x, np.zeros(1), th)["Fx"], Fx, atol=1e-7)
 
 
@@ -180,7 +185,9 @@ def test_non_positive_definite_precision_raises():
 
 
 def test_mismatched_f_g_dimensions_raise():
-    with pytest.raises(ValidationError, match=r"levels\[0\]\.g: returns shape \(2,\), but n_out = 1"):
+    with pytest.raises(
+        ValidationError, match=r"levels\[0\]\.g: returns shape \(2,\), but n_out = 1"
+    ):
         HDM([_level(g=lambda x, v, th: x)])
     with pytest.raises(ValidationError, match=r"levels\[0\]\.f: returns shape \(1,\), but n_x = 2"):
         HDM([_level(f=lambda x, v, th: x[:1])])

@@ -44,8 +44,8 @@ def dem_accumulate(E: Any, J: Any, P: Any) -> tuple[Any, Any, Any]:
     ss : scalar
     """
     xp = array_namespace(E, J, P)
-    PE = E @ P                                  # (N, ne), P symmetric
-    PJ = xp.matmul(P, J)                        # (N, ne, nq)
+    PE = E @ P  # (N, ne), P symmetric
+    PJ = xp.matmul(P, J)  # (N, ne, nq)
     g = xp.einsum("tkq,tk->q", J, PE)
     H = xp.einsum("tkq,tkr->qr", J, PJ)
     ss = xp.sum(PE * E)

@@ -68,10 +68,23 @@ from scipy.linalg import expm
 from ..backend import get_kernel, resolve_backend
 from ..exceptions import DivergenceError, ValidationError
 from ..validation import check_int, check_param, check_random_state
-from .generalized import HDM, embed, shift_operator, temporal_covariance, temporal_precision
+from .generalized import (
+    HDM,
+    _jacobian,
+    embed,
+    shift_operator,
+    temporal_covariance,
+    temporal_precision,
+)
 
-__all__ = ["DEM", "generalized_filter", "ozaki_step", "simulate", "extended_kalman_filter",
-           "GeneralizedErrors"]
+__all__ = [
+    "DEM",
+    "generalized_filter",
+    "ozaki_step",
+    "simulate",
+    "extended_kalman_filter",
+    "GeneralizedErrors",
+]
 
 
 def ozaki_step(J: np.ndarray, udot: np.ndarray, dt: float = 1.0) -> np.ndarray:
@@ -109,9 +122,9 @@ class GeneralizedErrors:
         self.Du[nX:, nX:] = shift_operator(n, m.nv)
         # selector of the lower-level causes predicted by higher levels
         self.sel = np.zeros((self.nout, m.nv))
-        self.sel[m.ny:, : m.nv - self.ntop] = np.eye(m.nv - self.ntop)
+        self.sel[m.ny :, : m.nv - self.ntop] = np.eye(m.nv - self.ntop)
         self.top = np.zeros((self.ntop, m.nv))
-        self.top[:, m.nv - self.ntop:] = np.eye(self.ntop)
+        self.top[:, m.nv - self.ntop :] = np.eye(self.ntop)
         self.R = temporal_precision(n, m.s)
         self.S = temporal_covariance(n, m.s)
         # precision components Q_j (one per hyperparameter block)
@@ -120,8 +133,11 @@ class GeneralizedErrors:
         offs_v = np.cumsum([0] + [lv.n_out for lv in m.levels])
         offs_x = np.cumsum([0] + [lv.n_x for lv in m.levels])
         for kind, i in m.h_blocks:
-            Z = [np.zeros((self.nout, self.nout)), np.zeros((self.ntop, self.ntop)),
-                 np.zeros((m.nx, m.nx))]
+            Z = [
+                np.zeros((self.nout, self.nout)),
+                np.zeros((self.ntop, self.ntop)),
+                np.zeros((m.nx, m.nx)),
+            ]
             if kind == "v":
                 a, b = offs_v[i], offs_v[i + 1]
                 Z[0][a:b, a:b] = m.levels[i].V
@@ -137,7 +153,7 @@ class GeneralizedErrors:
             o = 0
             for z in Z:
                 k = n * z.shape[0]
-                Qj[o:o + k, o:o + k] = np.kron(self.R, z)
+                Qj[o : o + k, o : o + k] = np.kron(self.R, z)
                 o += k
             self.Q.append(Qj)
             self.block_rows.append(n * dim)
@@ -156,8 +172,9 @@ class GeneralizedErrors:
         """``ln|Pi~(h)|`` (blocks are disjoint, so it is linear in ``h``)."""
         return self.logdet_base + float(np.dot(self.block_rows, h))
 
-    def errors(self, u: np.ndarray, ytil: np.ndarray, eta: np.ndarray, theta: np.ndarray,
-               jac: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def errors(
+        self, u: np.ndarray, ytil: np.ndarray, eta: np.ndarray, theta: np.ndarray, jac: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Generalized errors ``e`` at ``u`` and (optionally) ``de/du``."""
         m, n = self.m, self.n
         nX = n * m.nx
@@ -166,7 +183,7 @@ class GeneralizedErrors:
         ev = m.evaluate(Xt[0], Vt[0], theta)
         Gx, Gv, Fx, Fv = ev["Gx"], ev["Gv"], ev["Fx"], ev["Fv"]
         Yt = ytil.reshape(n, m.ny)
-        obs = np.concatenate([Yt, Vt @ self.sel[m.ny:].T], axis=1)      # (n, nout)
+        obs = np.concatenate([Yt, Vt @ self.sel[m.ny :].T], axis=1)  # (n, nout)
         pred = Xt @ Gx.T + Vt @ Gv.T
         pred[0] = ev["G"]
         e_v = obs - pred
@@ -191,8 +208,9 @@ class GeneralizedErrors:
         Eu[b:, nX:] = -np.kron(I, Fv)
         return e, Eu
 
-    def theta_jacobian(self, u: np.ndarray, ytil: np.ndarray, eta: np.ndarray,
-                       theta: np.ndarray, free: np.ndarray) -> np.ndarray:
+    def theta_jacobian(
+        self, u: np.ndarray, ytil: np.ndarray, eta: np.ndarray, theta: np.ndarray, free: np.ndarray
+    ) -> np.ndarray:
         """``de/dtheta`` for the free parameters (central differences)."""
         J = np.zeros((self.ne, free.size))
         for c, j in enumerate(free):
@@ -200,8 +218,9 @@ class GeneralizedErrors:
             tp, tm = theta.copy(), theta.copy()
             tp[j] += d
             tm[j] -= d
-            J[:, c] = (self.errors(u, ytil, eta, tp, False)[0]
-                       - self.errors(u, ytil, eta, tm, False)[0]) / (2 * d)
+            J[:, c] = (
+                self.errors(u, ytil, eta, tp, False)[0] - self.errors(u, ytil, eta, tm, False)[0]
+            ) / (2 * d)
         return J
 
     def u_init(self, x0: np.ndarray | None = None) -> np.ndarray:
@@ -213,18 +232,25 @@ class GeneralizedErrors:
     def unpack(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Order-0 states and causes of a generalized state."""
         nX = self.n * self.m.nx
-        return u[: self.m.nx], u[nX: nX + self.m.nv]
+        return u[: self.m.nx], u[nX : nX + self.m.nv]
 
 
-def _joint_step(ge: GeneralizedErrors, u: np.ndarray, g: np.ndarray, H: np.ndarray,
-                Eu: np.ndarray, P: np.ndarray, ytil: np.ndarray) -> np.ndarray:
+def _joint_step(
+    ge: GeneralizedErrors,
+    u: np.ndarray,
+    g: np.ndarray,
+    H: np.ndarray,
+    Eu: np.ndarray,
+    P: np.ndarray,
+    ytil: np.ndarray,
+) -> np.ndarray:
     m = ge.m
     ny = m.ny * ge.n
     nu = ge.nu
     # rows of e holding the data errors: e_v[k, :ny] for each order k
     Ey = np.zeros((ge.ne, ny))
     for k in range(ge.n):
-        Ey[k * ge.nout: k * ge.nout + m.ny, k * m.ny:(k + 1) * m.ny] = np.eye(m.ny)
+        Ey[k * ge.nout : k * ge.nout + m.ny, k * m.ny : (k + 1) * m.ny] = np.eye(m.ny)
     J = np.zeros((nu + ny, nu + ny))
     J[:nu, :nu] = ge.Du - H
     J[:nu, nu:] = -Eu.T @ P @ Ey
@@ -238,7 +264,8 @@ def _logdet_pd(H: np.ndarray, what: str) -> float:
     if sign <= 0 or not np.isfinite(ld):
         raise DivergenceError(
             f"DEM: the conditional precision of the {what} is not positive definite; "
-            "the scheme diverged (check the model's precisions and the data scale).")
+            "the scheme diverged (check the model's precisions and the data scale)."
+        )
     return float(ld)
 
 
@@ -279,9 +306,18 @@ class DEM:
         Parameter and log-precision estimates; ``Sigma_theta_`` their covariance.
     """
 
-    def __init__(self, model: HDM, *, n_iter: int = 16, learn_theta: Any = None,
-                 learn_h: Any = None, h_precision: float = 1.0 / 16, n_m: int = 8,
-                 backend: str = "auto", tol: float = 1e-4):
+    def __init__(
+        self,
+        model: HDM,
+        *,
+        n_iter: int = 16,
+        learn_theta: Any = None,
+        learn_h: Any = None,
+        h_precision: float = 1.0 / 16,
+        n_m: int = 8,
+        backend: str = "auto",
+        tol: float = 1e-4,
+    ):
         if not isinstance(model, HDM):
             raise ValidationError(f"DEM.model: expected an HDM, got {type(model).__name__}.")
         self.model = model
@@ -295,17 +331,28 @@ class DEM:
         p = model.theta.size
         free = np.array([] if learn_theta is None else learn_theta, dtype=int).ravel()
         if free.size and (free.min() < 0 or free.max() >= p):
-            raise ValidationError(f"DEM.learn_theta: indices must lie in [0, {p}), got {free.tolist()}.")
+            raise ValidationError(
+                f"DEM.learn_theta: indices must lie in [0, {p}), got {free.tolist()}."
+            )
         self.free = free
         blocks = [] if learn_h is None else [tuple(b) for b in learn_h]
         for b in blocks:
             if b not in model.h_blocks:
-                raise ValidationError(f"DEM.learn_h: unknown block {b}; choose from {model.h_blocks}.")
+                raise ValidationError(
+                    f"DEM.learn_h: unknown block {b}; choose from {model.h_blocks}."
+                )
         self.h_free = np.array([model.h_blocks.index(b) for b in blocks], dtype=int)
 
     # ------------------------------------------------------------------ D-step
-    def _dstep(self, ge: GeneralizedErrors, Ytil: np.ndarray, theta: np.ndarray, h: np.ndarray,
-               u0: np.ndarray, Ptheta_cov: np.ndarray | None) -> dict[str, Any]:
+    def _dstep(
+        self,
+        ge: GeneralizedErrors,
+        Ytil: np.ndarray,
+        theta: np.ndarray,
+        h: np.ndarray,
+        u0: np.ndarray,
+        Ptheta_cov: np.ndarray | None,
+    ) -> dict[str, Any]:
         m = self.model
         acc = get_kernel("dem_accumulate", self.backend)
         P = ge.precision(h)
@@ -322,7 +369,9 @@ class DEM:
             e, Eu = ge.errors(u, Ytil[t], eta, theta)
             g, H, ss = acc(e[None], Eu[None], P)
             if not np.all(np.isfinite(u)) or not np.isfinite(ss):
-                raise DivergenceError(f"DEM: the D-step diverged at time bin {t} (non-finite states).")
+                raise DivergenceError(
+                    f"DEM: the D-step diverged at time bin {t} (non-finite states)."
+                )
             Su = np.linalg.inv(H + 1e-12 * np.eye(ge.nu))
             U[t], Sd[t], E[t] = u, np.diag(Su), e
             Eus.append(Eu)
@@ -332,8 +381,15 @@ class DEM:
         return {"U": U, "Sd": Sd, "E": E, "Eu": Eus, "Su": Sus, "F": Fsum}
 
     @staticmethod
-    def _step(ge: GeneralizedErrors, u: np.ndarray, g: np.ndarray, H: np.ndarray,
-              Eu: np.ndarray, P: np.ndarray, ytil: np.ndarray) -> np.ndarray:
+    def _step(
+        ge: GeneralizedErrors,
+        u: np.ndarray,
+        g: np.ndarray,
+        H: np.ndarray,
+        Eu: np.ndarray,
+        P: np.ndarray,
+        ytil: np.ndarray,
+    ) -> np.ndarray:
         """Ozaki update of ``u`` over one bin, with the data's motion in the Jacobian.
 
         As in SPM's D-step, the data enter the joint flow ``q = [u, y~]``,
@@ -357,7 +413,9 @@ class DEM:
         h = m.h_prior()
         hE = m.h_prior()
         pE = m.theta.copy()
-        Pth = m.theta_precision[np.ix_(self.free, self.free)] if self.free.size else np.zeros((0, 0))
+        Pth = (
+            m.theta_precision[np.ix_(self.free, self.free)] if self.free.size else np.zeros((0, 0))
+        )
         Sth = np.linalg.inv(Pth) if self.free.size else np.zeros((0, 0))
         u0 = ge.u_init()
         hist: dict[str, list] = {"F": [], "theta": [], "h": []}
@@ -367,8 +425,12 @@ class DEM:
             P = ge.precision(h)
             # E-step quantities: de/dtheta over time
             if self.free.size:
-                Jth = np.array([ge.theta_jacobian(d["U"][t], Ytil[t], m.eta_at(t), theta, self.free)
-                                for t in range(N)])
+                Jth = np.array(
+                    [
+                        ge.theta_jacobian(d["U"][t], Ytil[t], m.eta_at(t), theta, self.free)
+                        for t in range(N)
+                    ]
+                )
                 g, H, _ = acc(d["E"], Jth, P)
             else:
                 Jth = np.zeros((N, ge.ne, 0))
@@ -377,8 +439,11 @@ class DEM:
             F = d["F"]
             if self.free.size:
                 F -= 0.5 * float(np.einsum("tkq,kl,tlr,qr->", Jth, P, Jth, Sth))
-                F += -0.5 * dth @ Pth @ dth + 0.5 * _logdet_pd(Pth, "parameter prior") \
+                F += (
+                    -0.5 * dth @ Pth @ dth
+                    + 0.5 * _logdet_pd(Pth, "parameter prior")
                     - 0.5 * _logdet_pd(H + Pth, "parameters")
+                )
             F -= 0.5 * self.h_precision * float(np.sum((h[self.h_free] - hE[self.h_free]) ** 2))
             hist["F"].append(float(F))
             hist["theta"].append(theta.copy())
@@ -409,7 +474,11 @@ class DEM:
                 cnt = N * np.asarray(ge.block_rows, float)
                 for _ in range(self.n_m):
                     for j in self.h_free:
-                        dF = 0.5 * cnt[j] - 0.5 * math.exp(h[j]) * A[j] - self.h_precision * (h[j] - hE[j])
+                        dF = (
+                            0.5 * cnt[j]
+                            - 0.5 * math.exp(h[j]) * A[j]
+                            - self.h_precision * (h[j] - hE[j])
+                        )
                         d2 = -0.5 * math.exp(h[j]) * A[j] - self.h_precision
                         h[j] = h[j] - float(np.clip(dF / d2, -4, 4))
             # next D-step starts from the smoothed expectation of the first bin
@@ -420,7 +489,7 @@ class DEM:
         self.Su_ = d["Sd"]
         nX = m.n * m.nx
         self.x_ = d["U"][:, : m.nx]
-        self.v_ = d["U"][:, nX: nX + m.nv]
+        self.v_ = d["U"][:, nX : nX + m.nv]
         self.theta_ = theta
         self.h_ = h
         self.Sigma_theta_ = Sth
@@ -430,8 +499,15 @@ class DEM:
         return self
 
 
-def generalized_filter(model: HDM, Y: Any, *, learn_theta: Any = None, learn_h: Any = None,
-                       h_precision: float = 1.0 / 16, backend: str = "auto") -> dict[str, Any]:
+def generalized_filter(
+    model: HDM,
+    Y: Any,
+    *,
+    learn_theta: Any = None,
+    learn_h: Any = None,
+    h_precision: float = 1.0 / 16,
+    backend: str = "auto",
+) -> dict[str, Any]:
     """Generalized filtering: one online pass over ``Y`` (see the module docstring).
 
     Returns
@@ -440,8 +516,14 @@ def generalized_filter(model: HDM, Y: Any, *, learn_theta: Any = None, learn_h: 
         ``x`` (N, nx), ``v`` (N, nv) online expectations, ``u`` generalized, ``theta``
         and ``h`` trajectories (N, p) / (N, n_h), ``F`` per bin.
     """
-    dem = DEM(model, n_iter=1, learn_theta=learn_theta, learn_h=learn_h,
-              h_precision=h_precision, backend=backend)
+    dem = DEM(
+        model,
+        n_iter=1,
+        learn_theta=learn_theta,
+        learn_h=learn_h,
+        h_precision=h_precision,
+        backend=backend,
+    )
     m = model
     Y = m.check_data(Y, "generalized_filter")
     N = Y.shape[0]
@@ -464,7 +546,9 @@ def generalized_filter(model: HDM, Y: Any, *, learn_theta: Any = None, learn_h: 
         out["u"].append(u.copy())
         out["theta"].append(theta.copy())
         out["h"].append(h.copy())
-        out["F"].append(-0.5 * float(ss) + 0.5 * ge.logdet_precision(h) - 0.5 * _logdet_pd(H, "states"))
+        out["F"].append(
+            -0.5 * float(ss) + 0.5 * ge.logdet_precision(h) - 0.5 * _logdet_pd(H, "states")
+        )
         # slow states: recursive Gauss-Newton with accumulated precision
         if free.size:
             Jth = ge.theta_jacobian(u, ytil, m.eta_at(t), theta, free)
@@ -476,13 +560,21 @@ def generalized_filter(model: HDM, Y: Any, *, learn_theta: Any = None, learn_h: 
             Qj = ge.Q[j]
             A = e @ Qj @ e + np.sum((Eu @ Su @ Eu.T) * Qj)
             hacc[j] += 0.5 * ge.block_rows[j]
-            dF = 0.5 * ge.block_rows[j] - 0.5 * math.exp(h[j]) * A - h_precision * (h[j] - hE[j]) / N
+            dF = (
+                0.5 * ge.block_rows[j] - 0.5 * math.exp(h[j]) * A - h_precision * (h[j] - hE[j]) / N
+            )
             h[j] += float(np.clip(dF / hacc[j], -1, 1))
         u = u + _joint_step(ge, u, g, H, Eu, P, ytil)
     U = np.array(out["u"])
     nX = m.n * m.nx
-    return {"u": U, "x": U[:, : m.nx], "v": U[:, nX: nX + m.nv], "theta": np.array(out["theta"]),
-            "h": np.array(out["h"]), "F": np.array(out["F"])}
+    return {
+        "u": U,
+        "x": U[:, : m.nx],
+        "v": U[:, nX : nX + m.nv],
+        "theta": np.array(out["theta"]),
+        "h": np.array(out["h"]),
+        "F": np.array(out["F"]),
+    }
 
 
 def _smooth_noise(N: int, d: int, s: float, dt: float, rng: np.random.Generator) -> np.ndarray:
@@ -498,8 +590,15 @@ def _smooth_noise(N: int, d: int, s: float, dt: float, rng: np.random.Generator)
     return np.stack([np.convolve(w[:, j], k, mode="valid") for j in range(d)], axis=1)
 
 
-def simulate(model: HDM, U: Any, *, noise: bool = True, random_state: Any = 0,
-             x0: Any = None, substeps: int = 8) -> dict[str, np.ndarray]:
+def simulate(
+    model: HDM,
+    U: Any,
+    *,
+    noise: bool = True,
+    random_state: Any = 0,
+    x0: Any = None,
+    substeps: int = 8,
+) -> dict[str, np.ndarray]:
     r"""Generate data from an HDM with top-level causes ``U`` (N, n_top).
 
     Noise :math:`z_i, w_i` is smooth (Gaussian autocorrelation, width ``s`` bins) with
@@ -520,10 +619,22 @@ def simulate(model: HDM, U: Any, *, noise: bool = True, random_state: Any = 0,
     def chol_cov(P: np.ndarray, h: float) -> np.ndarray:
         return np.linalg.cholesky(np.linalg.inv(math.exp(h) * P)) if P.size else P
 
-    Z = [(_smooth_noise(N, lv.n_out, m.s, m.dt, rng) @ chol_cov(lv.V, lv.hv).T if noise
-          else np.zeros((N, lv.n_out))) for lv in L]
-    W = [(_smooth_noise(N, lv.n_x, m.s, m.dt, rng) @ chol_cov(lv.W, lv.hw).T if noise and lv.n_x
-          else np.zeros((N, lv.n_x))) for lv in L]
+    Z = [
+        (
+            _smooth_noise(N, lv.n_out, m.s, m.dt, rng) @ chol_cov(lv.V, lv.hv).T
+            if noise
+            else np.zeros((N, lv.n_out))
+        )
+        for lv in L
+    ]
+    W = [
+        (
+            _smooth_noise(N, lv.n_x, m.s, m.dt, rng) @ chol_cov(lv.W, lv.hw).T
+            if noise and lv.n_x
+            else np.zeros((N, lv.n_x))
+        )
+        for lv in L
+    ]
     xs = m.split(m.x_init() if x0 is None else np.asarray(x0, float), np.zeros(m.nv))
     xs = [x.copy() for x, _ in xs]
     Yo, Xo, Vo = np.empty((N, m.ny)), np.empty((N, m.nx)), np.empty((N, m.nv))
@@ -543,20 +654,14 @@ def simulate(model: HDM, U: Any, *, noise: bool = True, random_state: Any = 0,
             h = m.dt / substeps
             for _ in range(substeps):
                 fval = np.atleast_1d(lv.f(xs[i], vs[i], th)) + W[i][t]
-                J = (lv.fx(xs[i], vs[i], th) if lv.fx else
-                     np.atleast_2d(_jac(lambda a, i=i: lv.f(a, vs[i], th), xs[i])))
-                xs[i] = xs[i] + ozaki_step(np.atleast_2d(J), fval, h)
+                J = _jacobian(lv.f, lv.fx, xs[i], vs[i], th, 0, (lv.n_x, lv.n_x))
+                xs[i] = xs[i] + ozaki_step(J, fval, h)
     return {"Y": Yo, "x": Xo, "v": Vo}
 
 
-def _jac(fun, x):
-    from .generalized import numerical_jacobian
-
-    return numerical_jacobian(fun, x)
-
-
-def extended_kalman_filter(model: HDM, Y: Any, *, cause_variance: float = 1.0 / 8,
-                           x0: Any = None, P0: float = 1.0) -> dict[str, np.ndarray]:
+def extended_kalman_filter(
+    model: HDM, Y: Any, *, cause_variance: float = 1.0 / 8, x0: Any = None, P0: float = 1.0
+) -> dict[str, np.ndarray]:
     r"""Extended Kalman filter on the discrete-time version of a one-level HDM.
 
     State :math:`s = [x, v]`; :math:`x_{t+1} = x_t + (e^{f_x\Delta t} - I) f_x^{-1}

@@ -86,7 +86,7 @@ def temporal_covariance(n: int, s: float) -> np.ndarray:
         r[2 * k] = (-1) ** k * dfact / (2.0 * s * s) ** k
     S = np.empty((n, n))
     for i in range(n):
-        S[i] = (-1) ** i * r[i:i + n]
+        S[i] = (-1) ** i * r[i : i + n]
     return S + 0.0  # no negative zeros
 
 
@@ -130,17 +130,19 @@ def embed(Y: Any, n: int, t: int, dt: float = 1.0) -> np.ndarray:
     N = Y.shape[0]
     if N < n:
         raise ValidationError(
-            f"embed.Y: need at least n = {n} time bins to embed, got {N}; lower the embedding order."
+            f"embed.Y: need at least n = {n} time bins to embed, got {N}; "
+            "lower the embedding order."
         )
     start = min(max(t - (n - 1) // 2, 0), N - n)
     idx = np.arange(start, start + n)
     tau = (idx - t) * dt
-    T = np.array([[tk ** j / math.factorial(j) for j in range(n)] for tk in tau])
+    T = np.array([[tk**j / math.factorial(j) for j in range(n)] for tk in tau])
     return np.linalg.solve(T, Y[idx]).reshape(-1)
 
 
-def numerical_jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                       h: float = 1e-6) -> np.ndarray:
+def numerical_jacobian(
+    fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: float = 1e-6
+) -> np.ndarray:
     """Central-difference Jacobian of ``fun`` at ``x`` (columns: d fun / d x_j)."""
     x = np.asarray(x, dtype=float)
     f0 = np.atleast_1d(np.asarray(fun(x), dtype=float))
@@ -152,6 +154,24 @@ def numerical_jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
         xm[j] -= step
         J[:, j] = (np.atleast_1d(fun(xp_)) - np.atleast_1d(fun(xm))) / (2 * step)
     return J
+
+
+def _jacobian(
+    fun: Fn,
+    analytic: Fn | None,
+    x: np.ndarray,
+    v: np.ndarray,
+    theta: np.ndarray,
+    wrt: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Analytic Jacobian of ``fun(x, v, theta)`` w.r.t. ``x`` (wrt=0) or ``v`` (wrt=1),
+    or central differences when none is given."""
+    if analytic is not None:
+        return np.asarray(analytic(x, v, theta), float).reshape(shape)
+    if wrt == 0:
+        return numerical_jacobian(lambda a: fun(a, v, theta), x).reshape(shape)
+    return numerical_jacobian(lambda b: fun(x, b, theta), v).reshape(shape)
 
 
 @dataclass
@@ -202,13 +222,16 @@ def _check_precision(P: Any, d: int, name: str) -> np.ndarray:
         return np.eye(d)
     P = np.atleast_2d(np.asarray(P, dtype=float))
     if P.shape != (d, d):
-        raise ValidationError(f"HDM.{name}: expected a ({d}, {d}) precision matrix, got shape {P.shape}.")
+        raise ValidationError(
+            f"HDM.{name}: expected a ({d}, {d}) precision matrix, got shape {P.shape}."
+        )
     if not np.all(np.isfinite(P)) or not np.allclose(P, P.T):
         raise ValidationError(f"HDM.{name}: a precision matrix must be finite and symmetric.")
     if np.linalg.eigvalsh(P).min() <= 0:
         raise ValidationError(
             f"HDM.{name}: precision matrix is not positive definite (smallest eigenvalue "
-            f"{np.linalg.eigvalsh(P).min():.3g}); pass a symmetric positive-definite matrix.")
+            f"{np.linalg.eigvalsh(P).min():.3g}); pass a symmetric positive-definite matrix."
+        )
     return P
 
 
@@ -252,22 +275,31 @@ class HDM:
     def __post_init__(self) -> None:
         if not self.levels:
             raise ValidationError("HDM.levels: expected at least one Level.")
-        self.theta = np.zeros(0) if self.theta is None else np.atleast_1d(
-            np.asarray(self.theta, dtype=float)).copy()
+        self.theta = (
+            np.zeros(0)
+            if self.theta is None
+            else np.atleast_1d(np.asarray(self.theta, dtype=float)).copy()
+        )
         if self.n < 1:
             raise ValidationError(f"HDM.n: embedding order must be >= 1, got {self.n}.")
         check_param(self.s, "s", "HDM", low=0)
         check_param(self.dt, "dt", "HDM", low=0)
         tp = np.asarray(self.theta_precision, dtype=float)
-        self.theta_precision = (np.eye(self.theta.size) * tp if tp.ndim == 0 else
-                                _check_precision(tp, self.theta.size, "theta_precision"))
+        self.theta_precision = (
+            np.eye(self.theta.size) * tp
+            if tp.ndim == 0
+            else _check_precision(tp, self.theta.size, "theta_precision")
+        )
         for i, lv in enumerate(self.levels):
             if i > 0 and lv.n_out != self.levels[i - 1].n_v:
                 raise ValidationError(
                     f"HDM.levels[{i}].n_out: level {i + 1} predicts the {self.levels[i - 1].n_v} "
-                    f"causes of level {i}, got n_out = {lv.n_out}; make them match.")
+                    f"causes of level {i}, got n_out = {lv.n_out}; make them match."
+                )
             if lv.n_x > 0 and lv.f is None:
-                raise ValidationError(f"HDM.levels[{i}].f: a level with n_x = {lv.n_x} needs a flow f.")
+                raise ValidationError(
+                    f"HDM.levels[{i}].f: a level with n_x = {lv.n_x} needs a flow f."
+                )
             lv.V = _check_precision(lv.V, lv.n_out, f"levels[{i}].V")
             lv.W = _check_precision(lv.W, lv.n_x, f"levels[{i}].W")
         top = self.levels[-1].n_v
@@ -276,29 +308,38 @@ class HDM:
         for i, lv in enumerate(self.levels):
             x, v = np.zeros(lv.n_x) if lv.x0 is None else np.asarray(lv.x0, float), np.zeros(lv.n_v)
             if x.shape != (lv.n_x,):
-                raise ValidationError(f"HDM.levels[{i}].x0: expected shape ({lv.n_x},), got {x.shape}.")
+                raise ValidationError(
+                    f"HDM.levels[{i}].x0: expected shape ({lv.n_x},), got {x.shape}."
+                )
             gy = np.atleast_1d(lv.g(x, v, self.theta))
             if gy.shape != (lv.n_out,):
                 raise ValidationError(
                     f"HDM.levels[{i}].g: returns shape {gy.shape}, but n_out = {lv.n_out}; "
-                    "g must return one value per output of the level below.")
+                    "g must return one value per output of the level below."
+                )
             if lv.n_x:
                 fx = np.atleast_1d(lv.f(x, v, self.theta))
                 if fx.shape != (lv.n_x,):
                     raise ValidationError(
                         f"HDM.levels[{i}].f: returns shape {fx.shape}, but n_x = {lv.n_x}; "
-                        "f must return the time derivative of every hidden state.")
+                        "f must return the time derivative of every hidden state."
+                    )
         self.nx = sum(lv.n_x for lv in self.levels)
         self.nv = sum(lv.n_v for lv in self.levels)
         self.ny = self.levels[0].n_out
         # hyperparameter blocks: (kind, level) for every z_i (v-errors), the cause prior, and w_i
-        self.h_blocks = ([("v", i) for i in range(len(self.levels))] + [("eta", -1)]
-                         + [("x", i) for i, lv in enumerate(self.levels) if lv.n_x])
+        self.h_blocks = (
+            [("v", i) for i in range(len(self.levels))]
+            + [("eta", -1)]
+            + [("x", i) for i, lv in enumerate(self.levels) if lv.n_x]
+        )
 
     # ------------------------------------------------------------------ helpers
     def x_init(self) -> np.ndarray:
         """Initial hidden-state expectation (stacked over levels)."""
-        parts = [np.zeros(lv.n_x) if lv.x0 is None else np.asarray(lv.x0, float) for lv in self.levels]
+        parts = [
+            np.zeros(lv.n_x) if lv.x0 is None else np.asarray(lv.x0, float) for lv in self.levels
+        ]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def eta_at(self, t: int) -> np.ndarray:
@@ -310,15 +351,18 @@ class HDM:
         """Prior expectation of every log-precision (order of ``h_blocks``)."""
         out = []
         for kind, i in self.h_blocks:
-            out.append(self.h_eta if kind == "eta" else
-                       (self.levels[i].hv if kind == "v" else self.levels[i].hw))
+            out.append(
+                self.h_eta
+                if kind == "eta"
+                else (self.levels[i].hv if kind == "v" else self.levels[i].hw)
+            )
         return np.array(out, float)
 
     def split(self, X: np.ndarray, V: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Split stacked states/causes into per-level ``(x_i, v_i)``."""
         out, ix, iv = [], 0, 0
         for lv in self.levels:
-            out.append((X[ix:ix + lv.n_x], V[iv:iv + lv.n_v]))
+            out.append((X[ix : ix + lv.n_x], V[iv : iv + lv.n_v]))
             ix += lv.n_x
             iv += lv.n_v
         return out
@@ -338,16 +382,12 @@ class HDM:
         for lv, (x, v) in zip(L, self.split(X, V), strict=True):
             so, sx, sv = slice(io, io + lv.n_out), slice(ix, ix + lv.n_x), slice(iv, iv + lv.n_v)
             G[so] = lv.g(x, v, theta)
-            Gx[so, sx] = (lv.gx(x, v, theta) if lv.gx else
-                          numerical_jacobian(lambda a, v=v: lv.g(a, v, theta), x)).reshape(lv.n_out, lv.n_x)
-            Gv[so, sv] = (lv.gv(x, v, theta) if lv.gv else
-                          numerical_jacobian(lambda b, x=x: lv.g(x, b, theta), v)).reshape(lv.n_out, lv.n_v)
+            Gx[so, sx] = _jacobian(lv.g, lv.gx, x, v, theta, 0, (lv.n_out, lv.n_x))
+            Gv[so, sv] = _jacobian(lv.g, lv.gv, x, v, theta, 1, (lv.n_out, lv.n_v))
             if lv.n_x:
                 F[sx] = lv.f(x, v, theta)
-                Fx[sx, sx] = (lv.fx(x, v, theta) if lv.fx else
-                              numerical_jacobian(lambda a, v=v: lv.f(a, v, theta), x)).reshape(lv.n_x, lv.n_x)
-                Fv[sx, sv] = (lv.fv(x, v, theta) if lv.fv else
-                              numerical_jacobian(lambda b, x=x: lv.f(x, b, theta), v)).reshape(lv.n_x, lv.n_v)
+                Fx[sx, sx] = _jacobian(lv.f, lv.fx, x, v, theta, 0, (lv.n_x, lv.n_x))
+                Fv[sx, sv] = _jacobian(lv.f, lv.fv, x, v, theta, 1, (lv.n_x, lv.n_v))
             io, ix, iv = io + lv.n_out, ix + lv.n_x, iv + lv.n_v
         return {"G": G, "F": F, "Gx": Gx, "Gv": Gv, "Fx": Fx, "Fv": Fv}
 
@@ -356,5 +396,6 @@ class HDM:
         Y = check_array(Y, "Y", owner, ndim=2, shape=(None, self.ny), dtype=np.float64)
         if Y.shape[0] < self.n:
             raise ValidationError(
-                f"{owner}.Y: need at least n = {self.n} time bins, got {Y.shape[0]}.")
+                f"{owner}.Y: need at least n = {self.n} time bins, got {Y.shape[0]}."
+            )
         return Y
