@@ -155,3 +155,19 @@ def test_reproduction_quick(tmp_path):
 def test_reproduction_full(tmp_path):
     report = run(tmp_path, quick=False, verbose=False)
     assert all(c["holds"] for c in report["claims"]), report["claims"]
+
+
+def test_cli_bench_dem_writes_json(tmp_path, capsys):
+    from predcode.cli import main
+
+    out = tmp_path / "dem.json"
+    rc = main(["bench", "dem", "--orders", "2,3", "--state-sizes", "2", "--bins", "8",
+               "--iters", "1", "--repeats", "1", "--json", str(out)])
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert [row["n"] for row in r["by_order"]] == [2, 3]
+    assert r["by_state_size"][0]["n_u"] == 6 * 3
+    assert r["machine"]["cpu"]
+    assert "n=3 n_x=2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["bench", "dem", "--orders", "0"])

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import expm
 
-from ..backend import get_kernel, resolve_backend
+from ..backend import blas_threads, get_kernel, resolve_backend
 from ..exceptions import DivergenceError, ValidationError
 from ..validation import check_int, check_param, check_random_state
 from .generalized import (
@@ -402,6 +402,10 @@ class DEM:
     # ------------------------------------------------------------------ fitting
     def fit(self, Y: Any, verbose: bool = False) -> DEM:
         """Invert the model on data ``Y`` of shape ``(N, ny)``; returns ``self``."""
+        with blas_threads():  # one BLAS thread: small matrices (see backend.set_blas_threads)
+            return self._fit(Y, verbose)
+
+    def _fit(self, Y: Any, verbose: bool) -> DEM:
         m = self.model
         Y = m.check_data(Y, "DEM")
         N = Y.shape[0]
@@ -516,6 +520,19 @@ def generalized_filter(
         ``x`` (N, nx), ``v`` (N, nv) online expectations, ``u`` generalized, ``theta``
         and ``h`` trajectories (N, p) / (N, n_h), ``F`` per bin.
     """
+    with blas_threads():
+        return _generalized_filter(**locals())
+
+
+def _generalized_filter(
+    model: HDM,
+    Y: Any,
+    *,
+    learn_theta: Any = None,
+    learn_h: Any = None,
+    h_precision: float = 1.0 / 16,
+    backend: str = "auto",
+) -> dict[str, Any]:
     dem = DEM(
         model,
         n_iter=1,
@@ -610,6 +627,19 @@ def simulate(
     dict
         ``Y`` (N, ny), ``x`` (N, nx) and ``v`` (N, nv) stacked over levels.
     """
+    with blas_threads():
+        return _simulate(**locals())
+
+
+def _simulate(
+    model: HDM,
+    U: Any,
+    *,
+    noise: bool = True,
+    random_state: Any = 0,
+    x0: Any = None,
+    substeps: int = 8,
+) -> dict[str, np.ndarray]:
     m = model
     rng = check_random_state(random_state, owner="simulate")
     U = np.asarray(U, float).reshape(len(U), -1)
@@ -670,6 +700,13 @@ def extended_kalman_filter(
     state noise covariance :math:`(e^{h_w}W)^{-1}\Delta t`, observation noise
     :math:`(e^{h_v}V)^{-1}`. Returns filtered ``x`` (N, nx), ``v`` (N, nv).
     """
+    with blas_threads():
+        return _extended_kalman_filter(**locals())
+
+
+def _extended_kalman_filter(
+    model: HDM, Y: Any, *, cause_variance: float = 1.0 / 8, x0: Any = None, P0: float = 1.0
+) -> dict[str, np.ndarray]:
     m = model
     if len(m.levels) != 1:
         raise ValidationError("extended_kalman_filter.model: supports one-level HDMs only.")

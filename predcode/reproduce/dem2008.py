@@ -332,7 +332,7 @@ def _markdown(report: dict[str, Any]) -> str:
     ]
     for c in report["claims"]:
         lines.append(
-            f"| {c['claim']} | {c['paper']} | {c['predcode']} | {'yes' if c['holds'] else 'no'} |"
+            f"| {c['claim']} | {c['paper']} | {c['measured']} | {'yes' if c['holds'] else 'no'} |"
         )
     lines += [
         "",
@@ -373,27 +373,27 @@ def run(
         {
             "claim": "convolution: DEM recovers the cause",
             "paper": "conditional cause tracks the true Gaussian bump",
-            "predcode": f"RMSE {conv['cause_rmse']:.3f}, corr {conv['cause_corr']:.3f}",
+            "measured": f"RMSE {conv['cause_rmse']:.3f}, corr {conv['cause_corr']:.3f}",
             "holds": conv["cause_corr"] > 0.8,
         },
         {
             "claim": "triple estimation: F rises over iterations",
             "paper": "free energy increases monotonically",
-            "predcode": f"F {F[0]:.1f} -> {F[-1]:.1f}; "
+            "measured": f"F {F[0]:.1f} -> {F[-1]:.1f}; "
             f"non-decreasing {bool(np.all(np.diff(F) > -1e-6))}",
             "holds": bool(F[-1] > F[0] and np.all(np.diff(F) > -1e-6)),
         },
         {
             "claim": "error falls as the embedding order grows (n = 1 -> 4)",
             "paper": "generalized coordinates help",
-            "predcode": f"cause RMSE n=1 {bo[1]['cause_rmse']:.3f}, n=4 {bo[4]['cause_rmse']:.3f}",
+            "measured": f"cause RMSE n=1 {bo[1]['cause_rmse']:.3f}, n=4 {bo[4]['cause_rmse']:.3f}",
             "holds": bo[4]["cause_rmse"] < bo[1]["cause_rmse"]
             and bo[4]["state_rmse"] < bo[1]["state_rmse"],
         },
         {
             "claim": "DEM states more accurate than EKF (convolution)",
             "paper": "DEM outperforms extended Kalman filtering",
-            "predcode": f"state RMSE DEM {conv['state_rmse']:.3f} vs EKF "
+            "measured": f"state RMSE DEM {conv['state_rmse']:.3f} vs EKF "
             f"{conv['ekf_state_rmse']:.3f}; "
             f"cause RMSE DEM {conv['cause_rmse']:.3f} vs EKF {conv['ekf_cause_rmse']:.3f}",
             "holds": conv["state_rmse"] < conv["ekf_state_rmse"],
@@ -401,7 +401,7 @@ def run(
         {
             "claim": "Lorenz: trajectory recovered from a wrong initial state",
             "paper": "conditional trajectory converges onto the true attractor",
-            "predcode": f"error {lor['initial_error']:.2f} at t=0, RMSE {lor['late_rmse']:.2f} "
+            "measured": f"error {lor['initial_error']:.2f} at t=0, RMSE {lor['late_rmse']:.2f} "
             "over the second "
             f"half (EKF {lor['late_rmse_ekf']:.2f})",
             "holds": lor["late_rmse"] < 0.25 * lor["initial_error"],
@@ -409,7 +409,7 @@ def run(
         {
             "claim": "double well: a unimodal (Laplace) posterior fails",
             "paper": "DEM can lock onto the wrong mode of a bimodal posterior",
-            "predcode": f"wrong-sign bins {dw['wrong_sign_fraction']:.2f}; "
+            "measured": f"wrong-sign bins {dw['wrong_sign_fraction']:.2f}; "
             f"RMSE x {dw['rmse']:.2f} vs "
             f"abs(x) {dw['rmse_abs']:.2f}",
             "holds": dw["wrong_sign_fraction"] > 0.2 and dw["rmse_abs"] < dw["rmse"],
@@ -417,7 +417,7 @@ def run(
         {
             "claim": "triple estimation: parameters and precisions estimated",
             "paper": "conditional estimates near the true values",
-            "predcode": "theta "
+            "measured": "theta "
             + ", ".join(f"{a:.3f}" for a in tri["theta"])
             + " (true "
             + ", ".join(f"{a:.3f}" for a in tri["theta_true"])
@@ -464,5 +464,5 @@ def run(
     (out / "report.md").write_text(_markdown(report))
     if verbose:
         for c in claims:
-            print(f"{'ok  ' if c['holds'] else 'FAIL'} {c['claim']}: {c['predcode']}")
+            print(f"{'ok  ' if c['holds'] else 'FAIL'} {c['claim']}: {c['measured']}")
     return report
