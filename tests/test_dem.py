@@ -124,7 +124,7 @@ def test_triple_estimation_free_energy_rises_and_moves_to_truth():
     err_prior = np.abs(np.array(r["theta_prior"]) - r["theta_true"])
     err_post = np.abs(np.array(r["theta"]) - r["theta_true"])
     assert np.all(err_post < err_prior)
-    assert 4.0 < r["hv"] < 8.5
+    assert 4.0 < r["hv"] < 12.5 and 4.0 < r["hw"] < 12.5
 
 
 def test_bad_options_raise():
