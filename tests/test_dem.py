@@ -161,8 +161,24 @@ def test_cli_bench_dem_writes_json(tmp_path, capsys):
     from predcode.cli import main
 
     out = tmp_path / "dem.json"
-    rc = main(["bench", "dem", "--orders", "2,3", "--state-sizes", "2", "--bins", "8",
-               "--iters", "1", "--repeats", "1", "--json", str(out)])
+    rc = main(
+        [
+            "bench",
+            "dem",
+            "--orders",
+            "2,3",
+            "--state-sizes",
+            "2",
+            "--bins",
+            "8",
+            "--iters",
+            "1",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     r = json.loads(out.read_text())
     assert [row["n"] for row in r["by_order"]] == [2, 3]
@@ -171,3 +187,59 @@ def test_cli_bench_dem_writes_json(tmp_path, capsys):
     assert "n=3 n_x=2" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["bench", "dem", "--orders", "0"])
+
+
+def test_free_energy_equals_log_evidence_for_static_linear_gaussian():
+    """n = 1, converged bin: F + (ny/2) ln 2 pi is the exact log evidence
+    ln N(y; G eta, P_z^-1 + G P_v^-1 G') (the Laplace approximation is exact here)."""
+    y = np.array([1.0, -0.5, 2.0])
+    d = DEM(_static_model(n=1), n_iter=1).fit(np.tile(y, (40, 1)))
+    C = np.linalg.inv(PZ) + G @ np.linalg.inv(PV) @ G.T
+    r = y - G @ ETA
+    logev = (
+        -0.5 * r @ np.linalg.solve(C, r) - 0.5 * np.linalg.slogdet(C)[1] - 1.5 * np.log(2 * np.pi)
+    )
+    assert d.F_bins_[-1] - 1.5 * np.log(2 * np.pi) == pytest.approx(logev, abs=1e-8)
+
+
+def test_state_gradient_and_curvature_match_finite_differences():
+    """dF/du = -Eu' Pi e and d2F/du2 = -Eu' Pi Eu for F(u) = -e(u)' Pi e(u) / 2 (linear e)."""
+    from predcode.backend import get_kernel
+    from predcode.models.generalized import numerical_jacobian
+
+    m = convolution_model(n=3, hv=1.0, hw=0.5)
+    ge = GeneralizedErrors(m)
+    P = ge.precision(m.h_prior())
+    rng = np.random.default_rng(5)
+    u0, ytil = rng.standard_normal(ge.nu), rng.standard_normal(m.n * m.ny)
+
+    def F(u):
+        e = ge.errors(u, ytil, m.eta_at(0), m.theta, jac=False)[0]
+        return np.array([-0.5 * e @ P @ e])
+
+    e, Eu = ge.errors(u0, ytil, m.eta_at(0), m.theta)
+    g, H, ss = get_kernel("dem_accumulate", "numpy")(e[None], Eu[None], P)
+    np.testing.assert_allclose(-g, numerical_jacobian(F, u0, h=1e-5)[0], rtol=1e-6, atol=1e-7)
+    hess = numerical_jacobian(lambda u: numerical_jacobian(F, u, h=1e-4)[0], u0, h=1e-4)
+    np.testing.assert_allclose(-H, hess, rtol=1e-4, atol=1e-5)
+    assert -0.5 * ss == pytest.approx(F(u0)[0])
+
+
+def test_mstep_reaches_its_stationary_point():
+    """After the M-step's Newton steps dF/dh = N/2 - exp(h) A/2 - p_h (h - h0) = 0."""
+    m = convolution_model(hv=2.0)
+    sim = simulate(convolution_model(), conv_cause(32), random_state=0)
+    dem = DEM(m, n_iter=1, learn_h=[("v", 0)], n_m=30)
+    ge = GeneralizedErrors(m)
+    Ytil = np.array([embed(sim["Y"], m.n, t) for t in range(32)])
+    h = m.h_prior()
+    d = dem._dstep(ge, Ytil, m.theta, h, ge.u_init(), None)
+    dh = dem._mstep(ge, d, np.zeros((32, ge.ne, 0)), np.zeros((0, 0)), h, h, 32)
+    hn = h + dh
+    A = sum(
+        d["E"][t] @ ge.Q[0] @ d["E"][t] + np.sum((d["Eu"][t] @ d["Su"][t] @ d["Eu"][t].T) * ge.Q[0])
+        for t in range(32)
+    )
+    grad = 0.5 * 32 * ge.block_rows[0] - 0.5 * np.exp(hn[0]) * A - dem.h_precision * (hn[0] - h[0])
+    assert abs(grad) < 1e-8 * 32 * ge.block_rows[0]
+    assert dh[1] == 0 and dh[2] == 0

@@ -302,6 +302,8 @@ class DEM:
         Generalized conditional expectations.
     Su_ : ndarray (N, nu)
         Conditional variances (diagonal of Sigma_u).
+    F_bins_ : ndarray (N,)
+        Each bin's contribution to F (states' part, up to ``-n_e/2 ln 2 pi``).
     theta_, h_ : ndarray
         Parameter and log-precision estimates; ``Sigma_theta_`` their covariance.
     """
@@ -362,7 +364,7 @@ class DEM:
         Sd = np.empty((N, ge.nu))
         E = np.empty((N, ge.ne))
         Eus, Sus = [], []
-        Fsum = 0.0
+        Ft = np.empty(N)
         ldP = ge.logdet_precision(h)
         for t in range(N):
             eta = m.eta_at(t)
@@ -376,9 +378,9 @@ class DEM:
             U[t], Sd[t], E[t] = u, np.diag(Su), e
             Eus.append(Eu)
             Sus.append(Su)
-            Fsum += -0.5 * ss + 0.5 * ldP - 0.5 * _logdet_pd(H, "states")
+            Ft[t] = -0.5 * ss + 0.5 * ldP - 0.5 * _logdet_pd(H, "states")
             u = u + self._step(ge, u, g, H, Eu, P, Ytil[t])
-        return {"U": U, "Sd": Sd, "E": E, "Eu": Eus, "Su": Sus, "F": Fsum}
+        return {"U": U, "Sd": Sd, "E": E, "Eu": Eus, "Su": Sus, "F": float(Ft.sum()), "Ft": Ft}
 
     @staticmethod
     def _step(
@@ -513,6 +515,7 @@ class DEM:
         }
         self.u_ = d["U"]
         self.Su_ = d["Sd"]
+        self.F_bins_ = d["Ft"]
         nX = m.n * m.nx
         self.x_ = d["U"][:, : m.nx]
         self.v_ = d["U"][:, nX : nX + m.nv]
