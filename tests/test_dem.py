@@ -243,3 +243,27 @@ def test_mstep_reaches_its_stationary_point():
     grad = 0.5 * 32 * ge.block_rows[0] - 0.5 * np.exp(hn[0]) * A - dem.h_precision * (hn[0] - h[0])
     assert abs(grad) < 1e-8 * 32 * ge.block_rows[0]
     assert dh[1] == 0 and dh[2] == 0
+
+
+def test_two_level_static_hierarchy_posterior_is_exact():
+    """y = G1 v1 + z1, v1 = G2 v2 + z2, v2 ~ N(eta, P3^-1): the D-step on constant data
+    reaches the joint Gaussian posterior of (v1, v2) (closed form by least squares)."""
+    G1 = np.array([[1.0, 0.3], [-0.5, 1.0], [0.2, 0.4]])
+    G2 = np.array([[0.8], [-1.1]])
+    P1, P2, P3 = np.diag([3.0, 2.0, 1.0]), np.diag([1.5, 0.7]), np.array([[0.5]])
+    eta = np.array([0.4])
+    lv1 = Level(g=lambda x, v, th: G1 @ v, n_out=3, n_v=2, V=P1)
+    lv2 = Level(g=lambda x, v, th: G2 @ v, n_out=2, n_v=1, V=P2)
+    m = HDM([lv1, lv2], eta=eta, eta_precision=P3, n=2, s=0.5)
+    y = np.array([0.9, -0.2, 0.5])
+    d = DEM(m, n_iter=1).fit(np.tile(y, (60, 1)))
+    # joint precision and mean of w = (v1, v2)
+    A = np.block([[G1, np.zeros((3, 1))], [np.eye(2), -G2], [np.zeros((1, 2)), np.eye(1)]])
+    W = np.block(
+        [[P1, np.zeros((3, 3))], [np.zeros((2, 3)), P2, np.zeros((2, 1))], [np.zeros((1, 5)), P3]]
+    )
+    b = np.concatenate([y, np.zeros(2), eta])
+    Ppost = A.T @ W @ A
+    mean = np.linalg.solve(Ppost, A.T @ W @ b)
+    np.testing.assert_allclose(d.v_[-1], mean, atol=1e-8)
+    np.testing.assert_allclose(d.Su_[-1][:3], np.diag(np.linalg.inv(Ppost)), rtol=1e-8)
