@@ -21,13 +21,16 @@ from .exceptions import (
     PredcodeError,
     ValidationError,
 )
-from .models import MLP, PCN, RaoBallard
+from .models import DEM, HDM, MLP, PCN, Level, RaoBallard
 
 __all__ = [
     "__version__",
     "PCN",
     "MLP",
     "RaoBallard",
+    "DEM",
+    "HDM",
+    "Level",
     "Model",
     "load_model",
     "available_backends",

@@ -26,6 +26,18 @@ from .exceptions import PredcodeError
 __all__ = ["main", "build_parser"]
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 2,4,6, got {text!r}"
+        ) from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in text.split(","))
@@ -101,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the backprop MLP baseline")
 
     bench = sub.add_parser("bench", help="time training steps against the GEMM roofline")
-    bench.add_argument("case", choices=["pcn"], help="benchmark case")
+    bench.add_argument("case", choices=["pcn", "dem"], help="benchmark case")
     bench.add_argument("--sizes", type=_sizes, default=(784, 300, 300, 10))
     bench.add_argument("--batch", type=_positive_int, default=64)
     bench.add_argument("--steps", type=_positive_int, default=20, help="inference steps T")
@@ -115,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--min-time", type=_positive_float, default=2.0,
                        help="seconds of timing per measurement, at least")
     bench.add_argument("--json", type=Path, default=None, help="write results as JSON here")
+    bench.add_argument("--orders", type=_int_list, default=(2, 4, 6, 8),
+                       help="dem: embedding orders to time (n_x = 2)")
+    bench.add_argument("--state-sizes", type=_int_list, default=(2, 4, 8, 16),
+                       help="dem: hidden-state counts to time (n = 6)")
+    bench.add_argument("--bins", type=_positive_int, default=32, help="dem: time bins N")
+    bench.add_argument("--iters", type=_positive_int, default=4, help="dem: DEM iterations")
 
     rep = sub.add_parser("reproduce", help="reproduce a classic paper's numbers and figures")
     rep.add_argument("paper", choices=sorted(REPRODUCTIONS))
@@ -175,8 +193,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_dem(args: argparse.Namespace) -> int:
+    from .bench.dem import bench_dem
+
+    r = bench_dem(orders=args.orders, state_sizes=args.state_sizes, N=args.bins,
+                  n_iter=args.iters, backend=args.backend, repeats=min(args.repeats, 5))
+    c = r["config"]
+    print(f"dem: N={c['N']} bins, {c['n_iter']} iterations, backend={c['backend']}")
+    for row in r["by_order"] + r["by_state_size"]:
+        print(f"  n={row['n']} n_x={row['n_x']} (n_u={row['n_u']}): DEM "
+              f"{1e3 * row['dem']['median_s']:.1f} ms, filter "
+              f"{1e3 * row['filter']['median_s']:.1f} ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(r, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_pcn
+
+    if args.case == "dem":
+        return _cmd_bench_dem(args)
 
     r = bench_pcn(sizes=args.sizes, batch=args.batch, steps=args.steps,
                   activation=args.activation, backend=args.backend, dtype=args.dtype,

@@ -1,6 +1,18 @@
 """Model families. Each module stays close to its paper's equations."""
 
+from .dem import DEM, extended_kalman_filter, generalized_filter
+from .generalized import HDM, Level
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
 
-__all__ = ["PCN", "MLP", "RaoBallard", "init_weights"]
+__all__ = [
+    "PCN",
+    "MLP",
+    "RaoBallard",
+    "init_weights",
+    "DEM",
+    "HDM",
+    "Level",
+    "generalized_filter",
+    "extended_kalman_filter",
+]

@@ -17,6 +17,7 @@ REPRODUCTIONS = {
     "bogacz-2017": "predcode.reproduce.bogacz2017:run",
     "buckley-2017-thermostat": "predcode.reproduce.buckley2017:run",
     "friston-2005-vl": "predcode.reproduce.friston2005_vl:run",
+    "friston-2008-dem": "predcode.reproduce.dem2008:run",
 }
 
 
