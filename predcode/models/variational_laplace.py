@@ -68,6 +68,7 @@ import numpy as np
 
 from ..exceptions import DivergenceError, ValidationError
 from ..validation import check_array, check_int, check_param
+from .generalized import numerical_jacobian  # one central-difference Jacobian
 
 __all__ = [
     "VLResult",
@@ -137,25 +138,6 @@ def _spd(C: Any, name: str, owner: str, n: int) -> np.ndarray:
 def _logdet(A: np.ndarray) -> float:
     sign, val = np.linalg.slogdet(A)
     return float(val) if sign > 0 else -np.inf
-
-
-def numerical_jacobian(f: Callable[[np.ndarray], Any], p: Any, *,
-                       step: float = 1e-6) -> np.ndarray:
-    r"""Central-difference Jacobian :math:`J_{ij} = \partial f_i/\partial p_j`.
-
-    The step for :math:`p_j` is ``step * max(1, |p_j|)``; the error is
-    :math:`O(\text{step}^2)`.
-    """
-    p = np.asarray(p, dtype=float)
-    f0 = np.asarray(f(p), dtype=float).ravel()
-    J = np.empty((f0.size, p.size))
-    for j in range(p.size):
-        h = step * max(1.0, abs(p[j]))
-        dp = np.zeros_like(p)
-        dp[j] = h
-        up, down = np.asarray(f(p + dp), float).ravel(), np.asarray(f(p - dp), float).ravel()
-        J[:, j] = (up - down) / (2 * h)
-    return J
 
 
 def _precision(h: np.ndarray, Q: list[np.ndarray]) -> np.ndarray:
