@@ -675,11 +675,13 @@ def policy_posterior(
     .. math::
 
         \pi_0 = \sigma(\ln E - \gamma G), \quad \pi = \sigma(\ln E - \gamma G - F),
-        \quad \beta_q \leftarrow \beta_q - \tfrac12\big(\beta_q - \beta +
+        \quad \beta_q \leftarrow \beta_q - \tfrac12\big(\beta_q - \beta -
         (\pi - \pi_0)\cdot G\big), \quad \gamma = 1/\beta_q
 
     iterated ``n_iter`` times from :math:`\beta_q = \beta` (the prior rate;
-    the prior precision is :math:`1/\beta`).
+    the prior precision is :math:`1/\beta`), a gradient descent (step ½, as in
+    SPM) to the fixed point :math:`\beta_q = \beta + (\pi - \pi_0)\cdot G`:
+    precision rises when the evidence favours the policies that ``G`` favours.
 
     Parameters
     ----------
@@ -709,7 +711,7 @@ def policy_posterior(
         if not update_gamma:
             break
         eg = xp.sum((q - p0) * G, axis=-1)
-        qb = qb - 0.5 * (qb - beta + eg)
+        qb = qb - 0.5 * (qb - beta - eg)
         qb = xp.maximum(qb, 1e-8)
         gamma = 1.0 / qb
     q = softmax(lnE - gamma[:, None] * G - F)
