@@ -205,6 +205,14 @@ def test_kernels_match_reference(fast_backend, xp):
         assert np.all(np.isfinite(ref))
         np.testing.assert_allclose(to_numpy(got), ref, rtol=tolerance(dtype),
                                    atol=tolerance(dtype))
+        Bm = rng.dirichlet(np.ones(S), size=(N, S, 3)).transpose(0, 3, 1, 2).astype(dtype)
+        u = rng.integers(0, 3, size=P)
+        ref = get_kernel("aif_propagate", "numpy")(Bm, qs, u)
+        loop = np.stack([[Bm[n, :, :, u[p]] @ qs[n, p] for p in range(P)] for n in range(N)])
+        np.testing.assert_allclose(ref, loop, rtol=tolerance(dtype), atol=tolerance(dtype))
+        got = get_kernel("aif_propagate", fast_backend)(xp.asarray(Bm), xp.asarray(qs), u)
+        np.testing.assert_allclose(to_numpy(got), ref, rtol=tolerance(dtype),
+                                   atol=tolerance(dtype))
         lnq = np.log(rng.dirichlet(np.ones(S), size=(N, P))).astype(dtype)
         v = rng.normal(size=(N, P, S)).astype(dtype)
         ref = get_kernel("aif_belief_step", "numpy")(lnq, v, 4.0)

@@ -49,3 +49,10 @@ def aif_belief_step(lnq: Any, v: Any, tau: float) -> Any:
     cp.exp(x, out=x)
     x /= x.sum(axis=-1, keepdims=True)
     return x
+
+
+@register_kernel("aif_propagate", B)
+def aif_propagate(Bm: Any, q: Any, u: Any) -> Any:
+    """``B[n, :, :, u[p]] @ q[n, p]`` for every agent and policy (batched cuBLAS)."""
+    Bu = cp.moveaxis(Bm, 3, 1)[:, cp.asarray(u)]  # (N, P, S, S)
+    return cp.matmul(Bu, q[..., None])[..., 0]

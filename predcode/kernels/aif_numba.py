@@ -67,6 +67,29 @@ def _belief_step(lnq, v, tau, out):  # pragma: no cover - compiled
             out[r, k] /= tot
 
 
+@numba.njit(**_JIT)
+def _propagate(Bm, q, u, out):  # pragma: no cover - compiled
+    N, P, S = q.shape
+    for n in range(N):
+        for p in range(P):
+            a = u[p]
+            for i in range(S):
+                acc = 0.0
+                for j in range(S):
+                    acc += Bm[n, i, j, a] * q[n, p, j]
+                out[n, p, i] = acc
+
+
+@register_kernel("aif_propagate", B)
+def aif_propagate(Bm: Any, q: Any, u: Any) -> Any:
+    """``B[n, :, :, u[p]] @ q[n, p]`` for every agent and policy (compiled loops)."""
+    q = np.ascontiguousarray(q)
+    out = np.empty_like(q)
+    _propagate(np.ascontiguousarray(Bm, dtype=q.dtype), q, np.ascontiguousarray(u, np.int64),
+               out)
+    return out
+
+
 @register_kernel("aif_efe", B)
 def aif_efe(qs: Any, A: Any, lnC: Any, H: Any, W: Any) -> Any:
     """Risk, ambiguity, novelty and utility per agent and policy (compiled loops)."""

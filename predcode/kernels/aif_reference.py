@@ -18,6 +18,12 @@ r"""Reference (array-API) kernels of discrete-state active inference.
     ``W`` (N, O, S) novelty weights (zeros without learning). ``out`` is
     (N, P, 4): risk, ambiguity, novelty, utility.
 
+``aif_propagate(B, q, u) -> Bq``
+    Transition messages of every policy: ``Bq[n, p] = B[n, :, :, u[p]] @ q[n, p]``
+    with ``B`` (N, S, S, U) (columns = from-state), ``q`` (N, P, S) and the
+    policies' actions ``u`` (P,) ints. Used for forward messages (with ``B``)
+    and backward messages (with the normalised transpose).
+
 ``aif_belief_step(lnq, v, tau) -> q``
     One gradient step of marginal message passing (SPM ``spm_MDP_VB_X``):
     ``q = softmax(lnq + (v - mean(v)) / tau)`` over the last axis.
@@ -56,3 +62,14 @@ def aif_belief_step(lnq: Any, v: Any, tau: float) -> Any:
     x = x - xp.max(x, axis=-1, keepdims=True)
     e = xp.exp(x)
     return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+@register_kernel("aif_propagate", B)
+def aif_propagate(Bm: Any, q: Any, u: Any) -> Any:
+    """``B[n, :, :, u[p]] @ q[n, p]`` for every agent ``n`` and policy ``p``."""
+    xp = array_namespace(Bm, q)
+    N, S, _, U = Bm.shape
+    P = q.shape[1]
+    Bq = xp.matmul(q, xp.swapaxes(Bm, 1, 2).reshape(N, S, S * U)).reshape(N, P, S, U)
+    onehot = xp.eye(U, dtype=q.dtype)[u]  # (P, U)
+    return xp.einsum("npiu,pu->npi", Bq, onehot)

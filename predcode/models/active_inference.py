@@ -564,18 +564,17 @@ def marginal_message_passing(
     V = xp.asarray(model.policies)
     T, F = model.T, len(qs)
     P = V.shape[0]
-    n_idx = xp.arange(N)[:, None]
     Ls = [_loglik(st, obs[:, j]) for j in range(t + 1)]
+
+    propagate = get_kernel("aif_propagate", backend)
 
     def fwd(f: int, j: int) -> Any:
         if j == 0:
             return xp.broadcast_to(st["lnD"][f][:, None, :], (N, P, model.n_states[f]))
-        Bu = st["B"][f][n_idx, :, :, V[None, :, j - 1, f]]  # (N, P, S, S)
-        return xp.log(xp.einsum("npij,npj->npi", Bu, qs[f][:, :, j - 1]) + LOG_FLOOR)
+        return xp.log(propagate(st["B"][f], qs[f][:, :, j - 1], V[:, j - 1, f]) + LOG_FLOOR)
 
     def bwd(f: int, j: int) -> Any:
-        Bu = st["rB"][f][n_idx, :, :, V[None, :, j, f]]
-        return xp.log(xp.einsum("npij,npj->npi", Bu, qs[f][:, :, j + 1]) + LOG_FLOOR)
+        return xp.log(propagate(st["rB"][f], qs[f][:, :, j + 1], V[:, j, f]) + LOG_FLOOR)
 
     for _ in range(n_iter):
         for j in range(T):

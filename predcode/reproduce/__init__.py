@@ -14,6 +14,9 @@ __all__ = ["REPRODUCTIONS", "get_reproduction"]
 REPRODUCTIONS = {
     "whittington-bogacz-2017": "predcode.reproduce.whittington2017:run",
     "rao-ballard-1999": "predcode.reproduce.rao_ballard1999:run",
+    "friston-2017-tmaze": "predcode.reproduce.friston2017:run",
+    "epistemic-foraging": "predcode.reproduce.aif_tasks:run_epistemic_foraging",
+    "aif-gridworld": "predcode.reproduce.aif_tasks:run_gridworld",
 }
 
 
