@@ -66,6 +66,7 @@ __all__ = [
     "softmax",
     "dirichlet_expectation",
     "novelty_weights",
+    "batched_arrays",
     "infer_states_fpi",
     "marginal_message_passing",
     "expected_free_energy",
@@ -369,6 +370,20 @@ def make_model(
 
 
 # --------------------------------------------------------------------------- batched state
+def batched_arrays(model: GenerativeModel, n_agents: int = 1, *, backend: str = "numpy",
+                   dtype: str = "float64") -> dict[str, Any]:
+    """The per-agent arrays the inference functions take (``st``), for step-by-step use.
+
+    Keys: ``A``, ``B``, ``D`` (expectations), ``lnA``, ``lnD``, ``rB`` (normalised
+    transposed transitions), ``H`` (outcome entropies), ``Wa``/``Wb`` (novelty
+    weights), ``lnC`` and the counts ``a``, ``b``, ``d``, each with a leading
+    agent axis; ``xp`` is the array namespace.
+    """
+    backend = resolve_backend(backend, owner="batched_arrays")
+    return _batched(model, check_int(n_agents, "n_agents", "batched_arrays"),
+                    get_namespace(backend), dtype)
+
+
 def _batched(model: GenerativeModel, N: int, xp: Any, dtype: Any) -> dict[str, Any]:
     """Per-agent copies (leading axis N) of the arrays the agent uses."""
 
