@@ -193,6 +193,13 @@ def test_kernels_match_reference(fast_backend, xp):
     rng = np.random.default_rng(1)
     for dtype in (np.float64, np.float32):
         N, P, S, O = 3, 5, 6, 4
+        big = rng.dirichlet(np.ones(20), size=(N, 7))  # BLAS path of the numba kernel
+        Bbig = rng.dirichlet(np.ones(20), size=(N, 20, 3)).transpose(0, 3, 1, 2)
+        ubig = rng.integers(0, 3, size=7)
+        np.testing.assert_allclose(
+            to_numpy(get_kernel("aif_propagate", fast_backend)(xp.asarray(Bbig), xp.asarray(big),
+                                                               ubig)),
+            get_kernel("aif_propagate", "numpy")(Bbig, big, ubig), atol=1e-12)
         qs = rng.dirichlet(np.ones(S), size=(N, P)).astype(dtype)
         A = rng.dirichlet(np.ones(O), size=(N, S)).transpose(0, 2, 1).astype(dtype)
         A[:, :, 0] = 0

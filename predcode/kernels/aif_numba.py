@@ -13,6 +13,9 @@ from .aif_reference import LOG_FLOOR
 
 B = "numba"
 _JIT = {"error_model": "numpy", "cache": True, "nogil": True}
+#: From this many states on, transition messages use BLAS (grouped by action)
+#: instead of the fused loop (measured on a 2-core Xeon: the loop wins below 16).
+_BLAS_FROM = 16
 
 
 @numba.njit(**_JIT)
@@ -84,9 +87,16 @@ def _propagate(Bm, q, u, out):  # pragma: no cover - compiled
 def aif_propagate(Bm: Any, q: Any, u: Any) -> Any:
     """``B[n, :, :, u[p]] @ q[n, p]`` for every agent and policy (compiled loops)."""
     q = np.ascontiguousarray(q)
+    u = np.ascontiguousarray(u, np.int64)
     out = np.empty_like(q)
-    _propagate(np.ascontiguousarray(Bm, dtype=q.dtype), q, np.ascontiguousarray(u, np.int64),
-               out)
+    if q.shape[2] < _BLAS_FROM:
+        _propagate(np.ascontiguousarray(Bm, dtype=q.dtype), q, u, out)
+        return out
+    # large state spaces: one batched BLAS product per action, over the policies taking it
+    for a in np.unique(u):
+        idx = np.flatnonzero(u == a)
+        Bt = np.swapaxes(Bm[..., a], 1, 2).astype(q.dtype, copy=False)
+        out[:, idx] = np.matmul(q[:, idx], Bt)
     return out
 
 
