@@ -342,3 +342,41 @@ def test_cue_chaining_model_shapes():
         for i in range(2):
             if v[i] in arms:
                 assert v[i + 1] == v[i]
+
+
+def _bandit(counts_b: float):
+    """Start, arm A (well known), arm B (counts ``counts_b``): same expected outcomes."""
+    A = np.array([[1.0, 0.5, 0.5], [0.0, 0.5, 0.5]])
+    a = np.array([[100.0, 10.0, counts_b], [0.0, 10.0, counts_b]])
+    B = np.zeros((3, 3, 3))
+    for u in range(3):
+        B[u, :, u] = 1.0
+    m = aif.make_model([A], [B], a=[a], T=2)
+    return m, MDPProcess([A], [B], [np.eye(3)[0]])
+
+
+def test_novelty_makes_uncertain_parameters_attractive():
+    """Da Costa et al. (2020): with equal expected outcomes, the arm with fewer counts wins."""
+    m, p = _bandit(1.0)
+    r = aif.run_trials(m, p, n_agents=20, backend="numpy", random_state=0)
+    assert (r["actions"][0, :, 0, 0] == 2).all()
+    r = aif.run_trials(m, p, n_agents=200, novelty=False, backend="numpy", random_state=0)
+    # without novelty G is ln 2 for all three moves (risk + ambiguity by hand): indifferent
+    frac = np.bincount(r["actions"][0, :, 0, 0], minlength=3) / 200
+    np.testing.assert_allclose(frac, 1 / 3, atol=0.1)  # binomial sd 0.033
+    # as the counts of arm B grow over trials its novelty falls below arm A's
+    r = aif.run_trials(m, p, n_agents=1, n_trials=40, backend="numpy", random_state=0)
+    first = r["actions"][:, 0, 0, 0]
+    assert first[0] == 2 and (first == 1).any()  # B first; A once B has more counts
+    switch = int(np.argmax(first == 1))
+    counts = r["a"][0][0].sum(axis=0)
+    assert counts[2] > 20 and counts[1] > 20  # both arms' likelihoods were learned
+    assert switch >= 10  # B is sampled until its counts approach A's 20
+
+
+def test_float32_trials_match_float64():
+    m, p = tmaze()
+    r64 = aif.run_trials(m, p, n_agents=16, backend="numba", random_state=5)
+    r32 = aif.run_trials(m, p, n_agents=16, backend="numba", dtype="float32", random_state=5)
+    np.testing.assert_array_equal(r64["actions"], r32["actions"])
+    np.testing.assert_allclose(r64["q_pi"], r32["q_pi"], atol=1e-4)

@@ -21,7 +21,7 @@ _risk_terms = cp.ElementwiseKernel(
     "predcode_aif_risk_terms",
 )
 _shift = cp.ElementwiseKernel(
-    "T lnq, T v, T vbar, T mx_unused, T tau", "T x",
+    "T lnq, T v, T vbar, T tau", "T x",
     "x = lnq + (v - vbar) / tau;",
     "predcode_aif_shift",
 )
@@ -44,7 +44,7 @@ def aif_efe(qs: Any, A: Any, lnC: Any, H: Any, W: Any) -> Any:
 def aif_belief_step(lnq: Any, v: Any, tau: float) -> Any:
     """``softmax(lnq + (v - mean v) / tau)`` over the last axis (GPU)."""
     vbar = v.mean(axis=-1, keepdims=True)
-    x = _shift(lnq, v, vbar, lnq.dtype.type(0), lnq.dtype.type(tau))
+    x = _shift(lnq, v, vbar, lnq.dtype.type(tau))
     x -= x.max(axis=-1, keepdims=True)
     cp.exp(x, out=x)
     x /= x.sum(axis=-1, keepdims=True)
