@@ -54,6 +54,8 @@ def test_mismatched_factors_and_modalities():
                        C=[np.zeros(2), np.zeros(2)])
     with pytest.raises(ValidationError, match=r"D\[0\].*shape \(2,\)"):
         aif.make_model([np.eye(2)], [np.eye(2)[:, :, None]], D=[np.ones(3) / 3])
+    with pytest.raises(ValidationError, match=r"D\[0\]: must sum to 1, sums to 0.8"):
+        aif.make_model([np.eye(2)], [np.eye(2)[:, :, None]], D=[np.array([0.4, 0.4])])
 
 
 def test_negative_nan_and_bad_observations():

@@ -210,6 +210,11 @@ def _check_columns(arr: np.ndarray, name: str, what: str) -> None:
         raise ValidationError(f"{_OWNER}.{name}: probabilities must be >= 0; entry {idx} is "
                               f"{arr[idx]!r}.")
     sums = arr.sum(axis=0)
+    if arr.ndim == 1:
+        if abs(sums - 1.0) > _TOL:
+            raise ValidationError(f"{_OWNER}.{name}: must sum to 1, sums to {sums:.6g}; "
+                                  f"normalise with {name} / {name}.sum().")
+        return
     bad = np.abs(sums - 1.0) > _TOL
     if np.any(bad):
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
