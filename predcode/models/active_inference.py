@@ -179,11 +179,6 @@ class GenerativeModel:
         """Number of policies."""
         return int(self.policies.shape[0])
 
-    def with_params(self, **kw: Any) -> GenerativeModel:
-        """A copy with some fields replaced (no re-validation of untouched fields)."""
-        return make_model(**{**{k: getattr(self, k) for k in
-                                ("A", "B", "C", "D", "E", "policies", "T", "a", "b", "d")},
-                             **kw})
 
 
 def _as_list(x: Any, name: str) -> list[np.ndarray] | None:
@@ -910,8 +905,8 @@ def run_trials(
                                               backend=backend)
             if t < T - 1:
                 G, _ = expected_free_energy(model, st, qs, t, epistemic=epistemic,
-                                            novelty=novelty and st["a"] is not None
-                                            or novelty and st["b"] is not None,
+                                            novelty=novelty and (st["a"] is not None
+                                                                 or st["b"] is not None),
                                             backend=backend)
                 q_pi, _, gamma = policy_posterior(G, Fe, lnE, beta=beta, n_iter=n_iter,
                                                   update_gamma=update_gamma,
