@@ -180,7 +180,6 @@ class GenerativeModel:
         return int(self.policies.shape[0])
 
 
-
 def _as_list(x: Any, name: str) -> list[np.ndarray] | None:
     if x is None:
         return None
