@@ -52,6 +52,18 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 4,16,64, got {text!r}"
+        ) from None
+    if min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
 def _positive(kind: type) -> Any:
     """argparse type: a positive (finite) ``kind`` (int or float)."""
     word = "integer" if kind is int else "finite number"
@@ -113,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the backprop MLP baseline")
 
     bench = sub.add_parser("bench", help="time training steps against the GEMM roofline")
-    bench.add_argument("case", choices=["pcn", "dem"], help="benchmark case")
+    bench.add_argument("case", choices=["pcn", "dem", "aif"],
+                       help="benchmark case: pcn (training steps), dem (DEM iterations against "
+                            "embedding order and state size) or aif (active-inference "
+                            "agent-steps/s against states and policies)")
     bench.add_argument("--sizes", type=_sizes, default=(784, 300, 300, 10))
     bench.add_argument("--batch", type=_positive_int, default=64)
     bench.add_argument("--steps", type=_positive_int, default=20, help="inference steps T")
@@ -133,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dem: hidden-state counts to time (n = 6)")
     bench.add_argument("--bins", type=_positive_int, default=32, help="dem: time bins N")
     bench.add_argument("--iters", type=_positive_int, default=4, help="dem: DEM iterations")
+    bench.add_argument("--states", type=_ints, default=(4, 16, 64),
+                       help="aif: numbers of hidden states, e.g. 4,16,64")
+    bench.add_argument("--policies", type=_ints, default=(16, 64, 256),
+                       help="aif: numbers of policies, e.g. 16,64,256")
+    bench.add_argument("--agents", type=_positive_int, default=64,
+                       help="aif: agents run at once (batch)")
 
     rep = sub.add_parser("reproduce", help="reproduce a classic paper's numbers and figures")
     rep.add_argument("paper", choices=sorted(REPRODUCTIONS))
@@ -211,7 +232,28 @@ def _cmd_bench_dem(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_aif(args: argparse.Namespace) -> int:
+    from .bench import bench_aif
+
+    r = bench_aif(states=args.states, policies=args.policies, agents=args.agents,
+                  backend=args.backend, dtype="float64" if args.dtype == "float64" else "float32",
+                  repeats=min(args.repeats, 5), min_time=min(args.min_time, 1.0))
+    c = r["config"]
+    print(f"aif: {c['agents']} agents, one trial (T = 3), backend={c['backend']} {c['dtype']}")
+    print("  states  policies  ms/trial  agent-steps/s")
+    for k in r["cases"]:
+        print(f"  {k['states']:6d}  {k['policies']:8d}  {1e3 * k['median_s']:8.2f}  "
+              f"{k['agent_steps_per_s']:13.0f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(r, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.case == "aif":
+        return _cmd_bench_aif(args)
     from .bench import bench_pcn
 
     if args.case == "dem":

@@ -1,5 +1,6 @@
 """Model families. Each module stays close to its paper's equations."""
 
+from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .pcn import MLP, PCN, init_weights
@@ -15,4 +16,7 @@ __all__ = [
     "Level",
     "generalized_filter",
     "extended_kalman_filter",
+    "GenerativeModel",
+    "make_model",
+    "run_trials",
 ]

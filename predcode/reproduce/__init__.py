@@ -18,6 +18,9 @@ REPRODUCTIONS = {
     "buckley-2017-thermostat": "predcode.reproduce.buckley2017:run",
     "friston-2005-vl": "predcode.reproduce.friston2005_vl:run",
     "friston-2008-dem": "predcode.reproduce.dem2008:run",
+    "friston-2017-tmaze": "predcode.reproduce.friston2017:run",
+    "epistemic-foraging": "predcode.reproduce.aif_tasks:run_epistemic_foraging",
+    "aif-gridworld": "predcode.reproduce.aif_tasks:run_gridworld",
 }
 
 
