@@ -447,7 +447,7 @@ class DEM:
         N = Y.shape[0]
         t0 = time.perf_counter()
         ge = GeneralizedErrors(m)
-        Ytil = np.array([embed(Y, m.n, t, m.dt) for t in range(N)])
+        Ytil = np.array([embed(Y, m.n, t, m.dt, m.boundary) for t in range(N)])
         acc = get_kernel("dem_accumulate", self.backend)
         theta = m.theta.copy()
         h = m.h_prior()
@@ -581,7 +581,7 @@ def _generalized_filter(
     u = ge.u_init()
     out = {k: [] for k in ("u", "theta", "h", "F")}
     for t in range(N):
-        ytil = embed(Y, m.n, t, m.dt)
+        ytil = embed(Y, m.n, t, m.dt, m.boundary)
         P = ge.precision(h)
         e, Eu = ge.errors(u, ytil, m.eta_at(t), theta)
         g, H, ss = acc(e[None], Eu[None], P)
