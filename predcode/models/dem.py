@@ -657,9 +657,14 @@ def simulate(
 ) -> dict[str, np.ndarray]:
     r"""Generate data from an HDM with top-level causes ``U`` (N, n_top).
 
-    Noise :math:`z_i, w_i` is smooth (Gaussian autocorrelation, width ``s`` bins) with
-    precisions ``exp(hv) V``, ``exp(hw) W``; states are integrated with ``substeps``
-    local-linearisation steps per bin (causes held within a bin).
+    Noise :math:`z_i, w_i` is smooth (Gaussian autocorrelation, width ``s``) with
+    precisions ``exp(hv) V``, ``exp(hw) W``. Everything runs on a grid ``substeps``
+    times finer than ``dt``: the causes ``U`` are interpolated linearly between bins,
+    the noise is drawn on the fine grid, the states take one local-linearisation step
+    per fine step, and every ``substeps``-th point is returned. (Holding causes and
+    state noise constant within a bin, as an earlier version did, adds a sub-bin
+    roughness that the model's smooth causes cannot explain: DEM then estimated the
+    state log-precision of a noiseless system as 11.6 instead of about 14.7.)
 
     Returns
     -------
@@ -681,26 +686,38 @@ def _simulate(
 ) -> dict[str, np.ndarray]:
     m = model
     rng = check_random_state(random_state, owner="simulate")
+    substeps = check_int(substeps, "substeps", "simulate")
     U = np.asarray(U, float).reshape(len(U), -1)
     N = U.shape[0]
     L = m.levels
+    k = substeps
+    Nf = (N - 1) * k + 1
+    hf = m.dt / k
+    # causes on the fine grid: linear interpolation between bins
+    frac = (np.arange(Nf) % k) / k
+    lo = np.arange(Nf) // k
+    hi = np.minimum(lo + 1, N - 1)
+    Uf = U[lo] * (1 - frac)[:, None] + U[hi] * frac[:, None]
 
     def chol_cov(P: np.ndarray, h: float) -> np.ndarray:
         return np.linalg.cholesky(np.linalg.inv(math.exp(h) * P)) if P.size else P
 
+    # noise drawn on the fine grid (the kernel oversampling keeps the fine grid's
+    # resolution at least dt / 16)
+    over = max(1, int(math.ceil(16 / k)))
     Z = [
         (
-            _smooth_noise(N, lv.n_out, m.s, m.dt, rng) @ chol_cov(lv.V, lv.hv).T
+            _smooth_noise(Nf, lv.n_out, m.s, hf, rng, over) @ chol_cov(lv.V, lv.hv).T
             if noise
-            else np.zeros((N, lv.n_out))
+            else np.zeros((Nf, lv.n_out))
         )
         for lv in L
     ]
     W = [
         (
-            _smooth_noise(N, lv.n_x, m.s, m.dt, rng) @ chol_cov(lv.W, lv.hw).T
+            _smooth_noise(Nf, lv.n_x, m.s, hf, rng, over) @ chol_cov(lv.W, lv.hw).T
             if noise and lv.n_x
-            else np.zeros((N, lv.n_x))
+            else np.zeros((Nf, lv.n_x))
         )
         for lv in L
     ]
@@ -708,23 +725,25 @@ def _simulate(
     xs = [x.copy() for x, _ in xs]
     Yo, Xo, Vo = np.empty((N, m.ny)), np.empty((N, m.nx)), np.empty((N, m.nv))
     th = m.theta
-    for t in range(N):
-        v = U[t]
+    for j in range(Nf):
+        v = Uf[j]
         vs = [None] * len(L)
         for i in range(len(L) - 1, -1, -1):
             vs[i] = v
-            v = np.atleast_1d(L[i].g(xs[i], vs[i], th)) + Z[i][t]
-        Yo[t] = v
-        Xo[t] = np.concatenate(xs) if xs else np.zeros(0)
-        Vo[t] = np.concatenate(vs)
+            v = np.atleast_1d(L[i].g(xs[i], vs[i], th)) + Z[i][j]
+        if j % k == 0:
+            t = j // k
+            Yo[t] = v
+            Xo[t] = np.concatenate(xs) if xs else np.zeros(0)
+            Vo[t] = np.concatenate(vs)
+        if j == Nf - 1:
+            break
         for i, lv in enumerate(L):
             if not lv.n_x:
                 continue
-            h = m.dt / substeps
-            for _ in range(substeps):
-                fval = np.atleast_1d(lv.f(xs[i], vs[i], th)) + W[i][t]
-                J = _jacobian(lv.f, lv.fx, xs[i], vs[i], th, 0, (lv.n_x, lv.n_x))
-                xs[i] = xs[i] + ozaki_step(J, fval, h)
+            fval = np.atleast_1d(lv.f(xs[i], vs[i], th)) + W[i][j]
+            J = _jacobian(lv.f, lv.fx, xs[i], vs[i], th, 0, (lv.n_x, lv.n_x))
+            xs[i] = xs[i] + ozaki_step(J, fval, hf)
     return {"Y": Yo, "x": Xo, "v": Vo}
 
 
