@@ -34,7 +34,8 @@ where the papers leave them open: the autocorrelation is
 inverting a local Taylor expansion over the ``n`` bins around it, with the end bins
 repeated where the window leaves the series; precisions are
 ``exp(h) * V`` with log-precision hyperparameters ``h``; states and causes use the
-same embedding order here (SPM uses ``n + 1`` orders for states).
+same embedding order here (SPM gives states and data ``E.n + 1`` orders and causes
+``E.d + 1``).
 """
 
 from __future__ import annotations
