@@ -165,10 +165,15 @@ def test_error_jacobian_matches_finite_differences(make):
     )
 
 
-def test_error_jacobian_linear_model_everywhere():
-    """For a linear model the generalized errors are affine in u: exact at any u."""
+@pytest.mark.parametrize("d", [None, 1, 3])
+def test_error_jacobian_linear_model_everywhere(d):
+    """For a linear model the generalized errors are affine in u: exact at any u, also
+    with fewer orders for the causes (d < n: orders >= d of v held at zero)."""
     m = convolution_model()
+    if d is not None:
+        m = HDM(m.levels, theta=m.theta, n=m.n, d=d, s=m.s)
     ge = GeneralizedErrors(m)
+    assert ge.nu == m.n * m.nx + (m.n if d is None else d) * m.nv
     rng = np.random.default_rng(2)
     u, ytil = rng.standard_normal(ge.nu), rng.standard_normal(m.n * m.ny)
     _, Eu = ge.errors(u, ytil, m.eta_at(0), m.theta)
@@ -262,6 +267,14 @@ def test_mismatched_f_g_dimensions_raise():
         HDM([_level(), Level(g=lambda x, v, th: v, n_out=3, n_v=3)])
     with pytest.raises(ValidationError, match="needs a flow f"):
         HDM([_level(f=None)])
+
+
+def test_cause_order_validated():
+    m = convolution_model()
+    with pytest.raises(ValidationError, match="HDM.d"):
+        HDM(m.levels, theta=m.theta, n=4, d=5)
+    with pytest.raises(ValidationError, match="HDM.boundary"):
+        HDM(m.levels, theta=m.theta, n=4, boundary="wrap")
 
 
 def test_nan_and_wrong_shaped_data_raise():

@@ -103,7 +103,8 @@ def ozaki_step(J: np.ndarray, udot: np.ndarray, dt: float = 1.0) -> np.ndarray:
 class GeneralizedErrors:
     """Generalized prediction errors of an HDM and their Jacobians (SPM's local linearity).
 
-    Layout: ``u = [X~, V~]`` ordered by derivative order (``[X, X', ...]``); errors
+    Layout: ``u = [X~, V~]`` ordered by derivative order (``[X, X', ...]``; ``n`` orders
+    of the hidden states, ``d`` of the causes, see :class:`HDM`); errors
     ``e = [e_v (n * n_out), e_eta (n * n_top), e_x (n * n_x)]``.
     """
 
@@ -113,13 +114,14 @@ class GeneralizedErrors:
         self.n = n
         self.nout = sum(lv.n_out for lv in m.levels)
         self.ntop = m.levels[-1].n_v
-        self.nu = n * (m.nx + m.nv)
+        self.d = d = m.d
+        self.nu = n * m.nx + d * m.nv
         self.ne = n * (self.nout + self.ntop + m.nx)
         self.Dx = shift_operator(n, m.nx)
         self.Du = np.zeros((self.nu, self.nu))
         nX = n * m.nx
         self.Du[:nX, :nX] = self.Dx
-        self.Du[nX:, nX:] = shift_operator(n, m.nv)
+        self.Du[nX:, nX:] = shift_operator(d, m.nv)
         # selector of the lower-level causes predicted by higher levels
         self.sel = np.zeros((self.nout, m.nv))
         self.sel[m.ny :, : m.nv - self.ntop] = np.eye(m.nv - self.ntop)
@@ -179,7 +181,8 @@ class GeneralizedErrors:
         m, n = self.m, self.n
         nX = n * m.nx
         Xt = u[:nX].reshape(n, m.nx)
-        Vt = u[nX:].reshape(n, m.nv)
+        Vt = np.zeros((n, m.nv))  # causes have d orders; higher orders are zero
+        Vt[: self.d] = u[nX:].reshape(self.d, m.nv)
         ev = m.evaluate(Xt[0], Vt[0], theta)
         Gx, Gv, Fx, Fv = ev["Gx"], ev["Gv"], ev["Fx"], ev["Fv"]
         Yt = ytil.reshape(n, m.ny)
@@ -202,10 +205,11 @@ class GeneralizedErrors:
         Eu = np.zeros((self.ne, self.nu))
         a, b = n * self.nout, n * (self.nout + self.ntop)
         Eu[:a, :nX] = -np.kron(I, Gx)
-        Eu[:a, nX:] = np.kron(I, self.sel - Gv)
-        Eu[a:b, nX:] = np.kron(I, self.top)
+        kv = self.d * m.nv  # columns of the d cause orders
+        Eu[:a, nX:] = np.kron(I, self.sel - Gv)[:, :kv]
+        Eu[a:b, nX:] = np.kron(I, self.top)[:, :kv]
         Eu[b:, :nX] = self.Dx - np.kron(I, Fx)
-        Eu[b:, nX:] = -np.kron(I, Fv)
+        Eu[b:, nX:] = -np.kron(I, Fv)[:, :kv]
         return e, Eu
 
     def theta_jacobian(

@@ -33,9 +33,9 @@ where the papers leave them open: the autocorrelation is
 :math:`\rho(h) = \exp(-h^2 / (4 s^2))`; the data are embedded at each time bin by
 inverting a local Taylor expansion over the ``n`` bins around it, with the end bins
 repeated where the window leaves the series; precisions are
-``exp(h) * V`` with log-precision hyperparameters ``h``; states and causes use the
-same embedding order here (SPM gives states and data ``E.n + 1`` orders and causes
-``E.d + 1``).
+``exp(h) * V`` with log-precision hyperparameters ``h``; hidden states and data have
+``n`` orders and causes ``d`` (SPM's ``E.n + 1`` and ``E.d + 1``), with ``d = n`` by
+default.
 """
 
 from __future__ import annotations
@@ -278,7 +278,12 @@ class HDM:
     theta_precision : float or array
         Prior precision of the parameters (a large value effectively fixes them).
     n : int
-        Embedding order (SPM default ``E.n`` is 4; the convolution demo uses 6).
+        Embedding order of the hidden states and the data (SPM's ``E.n + 1``; the
+        convolution demo uses 6).
+    d : int, optional
+        Embedding order of the causes, ``1 <= d <= n`` (SPM's ``E.d + 1``); ``None``
+        (default) uses ``n``. Orders of the causes at and above ``d`` are held at zero,
+        which acts as a smoothness prior on the causes.
     s : float
         Temporal smoothness of the generalized noise, in time bins (SPM: 1/2).
     dt : float
@@ -295,6 +300,7 @@ class HDM:
     theta: Any = None
     theta_precision: Any = 1e8
     n: int = 6
+    d: Any = None
     s: float = 0.5
     dt: float = 1.0
     boundary: str = "clamp"
@@ -310,6 +316,17 @@ class HDM:
         )
         if self.n < 1:
             raise ValidationError(f"HDM.n: embedding order must be >= 1, got {self.n}.")
+        if self.d is None:
+            self.d = self.n
+        if (
+            isinstance(self.d, bool)
+            or not isinstance(self.d, (int, np.integer))
+            or not 1 <= self.d <= self.n
+        ):
+            raise ValidationError(
+                f"HDM.d: the causes' embedding order must be an int in [1, n = {self.n}], "
+                f"got {self.d!r}."
+            )
         check_param(self.s, "s", "HDM", low=0)
         check_param(self.dt, "dt", "HDM", low=0)
         if self.boundary not in ("clamp", "shift"):
