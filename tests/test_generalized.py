@@ -56,13 +56,80 @@ def test_shift_operator():
 
 @pytest.mark.parametrize("t", [0, 3, 7, 11])
 def test_embed_recovers_polynomial_derivatives(t):
-    """A cubic is fitted exactly: y, y', y'', y''' at bin t (zero beyond)."""
+    """A cubic is fitted exactly: y and its derivatives at bin t (zero beyond 3). The
+    one-sided ("shift") window is exact at every bin; SPM's clamped one in the interior."""
     tt = np.arange(12.0)
     y = 0.5 + 0.2 * tt - 0.03 * tt**2 + 0.004 * tt**3
     dy = 0.2 - 0.06 * tt + 0.012 * tt**2
     ddy = -0.06 + 0.024 * tt
-    got = embed(y[:, None], 5, t)
-    np.testing.assert_allclose(got, [y[t], dy[t], ddy[t], 0.024, 0.0], atol=1e-9)
+    want = [y[t], dy[t], ddy[t], 0.024, 0.0]
+    np.testing.assert_allclose(embed(y[:, None], 5, t, boundary="shift"), want, atol=1e-9)
+    if 2 <= t <= 9:
+        np.testing.assert_allclose(embed(y[:, None], 5, t), want, atol=1e-9)
+
+
+def test_embed_clamp_repeats_end_bins():
+    """SPM's spm_DEM_embed: offsets -2..2 about t = 0, bins before the start replaced by
+    the first bin, so the window holds (y0, y0, y0, y1, y2)."""
+    y = np.array([1.0, 3.0, 2.0, 5.0, 4.0, 0.0])
+    tau = np.arange(-2, 3)
+    T = np.array([[tk**j / np.prod(np.arange(1, j + 1)) for j in range(5)] for tk in tau])
+    want = np.linalg.solve(T, [1.0, 1.0, 1.0, 3.0, 2.0])
+    np.testing.assert_allclose(embed(y[:, None], 5, 0), want, atol=1e-12)
+    with pytest.raises(ValidationError, match="boundary"):
+        embed(y[:, None], 3, 0, boundary="mirror")
+
+
+def _embedded_noise_ratio(n, t, N, s, boundary):
+    """E[z~' S(s)^-1 z~] / n at bin t for noise with autocorrelation exp(-h^2/(4s^2)):
+    embed is linear, so z~ = E z with E from embedding unit vectors, and the expectation
+    is tr(S^-1 E C E') / n exactly (1 = what the model's S(s) assumes)."""
+    E = np.stack([embed(np.eye(N)[:, [k]], n, t, boundary=boundary) for k in range(N)], 1)
+    lag = np.arange(N)
+    C = np.exp(-((lag[:, None] - lag[None, :]) ** 2) / (4 * s * s))
+    return float(np.trace(temporal_precision(n, s) @ E @ C @ E.T)) / n
+
+
+def test_embedding_ends_do_not_amplify_noise():
+    """The defect behind the low precision estimates and the error growth at high n:
+    a one-sided Taylor window at the first bin amplifies smooth noise (s = 1/2) far beyond
+    S(s): 74x nominal at n = 6 and 2400x at n = 8. SPM's clamped window stays at or below
+    the interior level (0.42-0.52 at n = 6; values computed exactly)."""
+    N, s = 32, 0.5
+    assert _embedded_noise_ratio(6, 0, N, s, "shift") == pytest.approx(73.7, rel=0.01)
+    assert _embedded_noise_ratio(8, 0, N, s, "shift") == pytest.approx(2389, rel=0.01)
+    for n in (4, 6, 8):
+        ends = [_embedded_noise_ratio(n, t, N, s, "clamp") for t in (0, 1, N - 1)]
+        mid = _embedded_noise_ratio(n, N // 2, N, s, "clamp")
+        assert 0.3 < min(ends) and max(ends) <= mid * 1.05, (n, ends, mid)
+        # interior: a bin-spaced Taylor fit misses sub-bin roughness (genuine; ~0.5 of S(s))
+        assert 0.45 < mid < 0.55
+
+
+def test_smooth_noise_matches_temporal_covariance():
+    """The simulator's noise has the autocorrelation exp(-h^2/(4 s^2)) that S(s) assumes.
+    Sampled every dt = s/8 (so derivatives can be taken by central differences), the
+    correlation matrix of (z, z', z'') matches that of S(3, s) = [[1, 0, -2], [0, 2, 0],
+    [-2, 0, 12]] (s = 1/2) within 0.06 (finite-difference bias ~1 %, sampling ~2 %); at
+    dt = 1 the variance is 1 and the lag-1 and lag-2 correlations are e^-1 and e^-4 within
+    0.03. (SPM's spm_DEM_z samples the kernel only at the bins: lag-1 correlation 0.26.)"""
+    from predcode.models.dem import _smooth_noise
+
+    s, h = 0.5, 1 / 16
+    z = _smooth_noise(40000, 2, s, h, np.random.default_rng(0))
+    d1 = (z[2:] - z[:-2]) / (2 * h)
+    d2 = (z[2:] - 2 * z[1:-1] + z[:-2]) / h**2
+    S = temporal_covariance(3, s)
+    sd = np.sqrt(np.diag(S))
+    for j in range(2):
+        X = np.stack([z[1:-1, j], d1[:, j], d2[:, j]])
+        C = X @ X.T / X.shape[1]
+        np.testing.assert_allclose(np.diag(C) / sd**2, 1.0, atol=0.06)
+        np.testing.assert_allclose(C / np.outer(sd, sd), S / np.outer(sd, sd), atol=0.06)
+    zb = _smooth_noise(40000, 1, s, 1.0, np.random.default_rng(1))[:, 0]
+    assert np.var(zb) == pytest.approx(1.0, abs=0.03)
+    for lag, rho in ((1, np.exp(-1)), (2, np.exp(-4))):
+        assert np.mean(zb[lag:] * zb[:-lag]) == pytest.approx(rho, abs=0.03)
 
 
 def test_ozaki_step_exact_for_linear_flow():
@@ -98,10 +165,15 @@ def test_error_jacobian_matches_finite_differences(make):
     )
 
 
-def test_error_jacobian_linear_model_everywhere():
-    """For a linear model the generalized errors are affine in u: exact at any u."""
+@pytest.mark.parametrize("d", [None, 1, 3])
+def test_error_jacobian_linear_model_everywhere(d):
+    """For a linear model the generalized errors are affine in u: exact at any u, also
+    with fewer orders for the causes (d < n: orders >= d of v held at zero)."""
     m = convolution_model()
+    if d is not None:
+        m = HDM(m.levels, theta=m.theta, n=m.n, d=d, s=m.s)
     ge = GeneralizedErrors(m)
+    assert ge.nu == m.n * m.nx + (m.n if d is None else d) * m.nv
     rng = np.random.default_rng(2)
     u, ytil = rng.standard_normal(ge.nu), rng.standard_normal(m.n * m.ny)
     _, Eu = ge.errors(u, ytil, m.eta_at(0), m.theta)
@@ -195,6 +267,14 @@ def test_mismatched_f_g_dimensions_raise():
         HDM([_level(), Level(g=lambda x, v, th: v, n_out=3, n_v=3)])
     with pytest.raises(ValidationError, match="needs a flow f"):
         HDM([_level(f=None)])
+
+
+def test_cause_order_validated():
+    m = convolution_model()
+    with pytest.raises(ValidationError, match="HDM.d"):
+        HDM(m.levels, theta=m.theta, n=4, d=5)
+    with pytest.raises(ValidationError, match="HDM.boundary"):
+        HDM(m.levels, theta=m.theta, n=4, boundary="wrap")
 
 
 def test_nan_and_wrong_shaped_data_raise():

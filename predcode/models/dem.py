@@ -103,7 +103,8 @@ def ozaki_step(J: np.ndarray, udot: np.ndarray, dt: float = 1.0) -> np.ndarray:
 class GeneralizedErrors:
     """Generalized prediction errors of an HDM and their Jacobians (SPM's local linearity).
 
-    Layout: ``u = [X~, V~]`` ordered by derivative order (``[X, X', ...]``); errors
+    Layout: ``u = [X~, V~]`` ordered by derivative order (``[X, X', ...]``; ``n`` orders
+    of the hidden states, ``d`` of the causes, see :class:`HDM`); errors
     ``e = [e_v (n * n_out), e_eta (n * n_top), e_x (n * n_x)]``.
     """
 
@@ -113,13 +114,14 @@ class GeneralizedErrors:
         self.n = n
         self.nout = sum(lv.n_out for lv in m.levels)
         self.ntop = m.levels[-1].n_v
-        self.nu = n * (m.nx + m.nv)
+        self.d = d = m.d
+        self.nu = n * m.nx + d * m.nv
         self.ne = n * (self.nout + self.ntop + m.nx)
         self.Dx = shift_operator(n, m.nx)
         self.Du = np.zeros((self.nu, self.nu))
         nX = n * m.nx
         self.Du[:nX, :nX] = self.Dx
-        self.Du[nX:, nX:] = shift_operator(n, m.nv)
+        self.Du[nX:, nX:] = shift_operator(d, m.nv)
         # selector of the lower-level causes predicted by higher levels
         self.sel = np.zeros((self.nout, m.nv))
         self.sel[m.ny :, : m.nv - self.ntop] = np.eye(m.nv - self.ntop)
@@ -179,7 +181,8 @@ class GeneralizedErrors:
         m, n = self.m, self.n
         nX = n * m.nx
         Xt = u[:nX].reshape(n, m.nx)
-        Vt = u[nX:].reshape(n, m.nv)
+        Vt = np.zeros((n, m.nv))  # causes have d orders; higher orders are zero
+        Vt[: self.d] = u[nX:].reshape(self.d, m.nv)
         ev = m.evaluate(Xt[0], Vt[0], theta)
         Gx, Gv, Fx, Fv = ev["Gx"], ev["Gv"], ev["Fx"], ev["Fv"]
         Yt = ytil.reshape(n, m.ny)
@@ -202,10 +205,11 @@ class GeneralizedErrors:
         Eu = np.zeros((self.ne, self.nu))
         a, b = n * self.nout, n * (self.nout + self.ntop)
         Eu[:a, :nX] = -np.kron(I, Gx)
-        Eu[:a, nX:] = np.kron(I, self.sel - Gv)
-        Eu[a:b, nX:] = np.kron(I, self.top)
+        kv = self.d * m.nv  # columns of the d cause orders
+        Eu[:a, nX:] = np.kron(I, self.sel - Gv)[:, :kv]
+        Eu[a:b, nX:] = np.kron(I, self.top)[:, :kv]
         Eu[b:, :nX] = self.Dx - np.kron(I, Fx)
-        Eu[b:, nX:] = -np.kron(I, Fv)
+        Eu[b:, nX:] = -np.kron(I, Fv)[:, :kv]
         return e, Eu
 
     def theta_jacobian(
@@ -447,7 +451,7 @@ class DEM:
         N = Y.shape[0]
         t0 = time.perf_counter()
         ge = GeneralizedErrors(m)
-        Ytil = np.array([embed(Y, m.n, t, m.dt) for t in range(N)])
+        Ytil = np.array([embed(Y, m.n, t, m.dt, m.boundary) for t in range(N)])
         acc = get_kernel("dem_accumulate", self.backend)
         theta = m.theta.copy()
         h = m.h_prior()
@@ -581,7 +585,7 @@ def _generalized_filter(
     u = ge.u_init()
     out = {k: [] for k in ("u", "theta", "h", "F")}
     for t in range(N):
-        ytil = embed(Y, m.n, t, m.dt)
+        ytil = embed(Y, m.n, t, m.dt, m.boundary)
         P = ge.precision(h)
         e, Eu = ge.errors(u, ytil, m.eta_at(t), theta)
         g, H, ss = acc(e[None], Eu[None], P)
@@ -657,9 +661,15 @@ def simulate(
 ) -> dict[str, np.ndarray]:
     r"""Generate data from an HDM with top-level causes ``U`` (N, n_top).
 
-    Noise :math:`z_i, w_i` is smooth (Gaussian autocorrelation, width ``s`` bins) with
-    precisions ``exp(hv) V``, ``exp(hw) W``; states are integrated with ``substeps``
-    local-linearisation steps per bin (causes held within a bin).
+    Noise :math:`z_i, w_i` is smooth (Gaussian autocorrelation, width ``s``) with
+    precisions ``exp(hv) V``, ``exp(hw) W``. Everything runs on a grid ``substeps``
+    times finer than ``dt``: the causes ``U`` are interpolated linearly between bins,
+    the noise is drawn on the fine grid, the states take one local-linearisation step
+    per fine step, and every ``substeps``-th point is returned. (Holding causes and
+    state noise constant within a bin, as an earlier version did, adds a sub-bin
+    roughness that the model's smooth causes cannot explain: with observation
+    log-precision 16 and no state noise, DEM estimated the state log-precision as 11.6
+    on bin-held data and 14.2 on data from this simulator.)
 
     Returns
     -------
@@ -681,26 +691,38 @@ def _simulate(
 ) -> dict[str, np.ndarray]:
     m = model
     rng = check_random_state(random_state, owner="simulate")
+    substeps = check_int(substeps, "substeps", "simulate")
     U = np.asarray(U, float).reshape(len(U), -1)
     N = U.shape[0]
     L = m.levels
+    k = substeps
+    Nf = (N - 1) * k + 1
+    hf = m.dt / k
+    # causes on the fine grid: linear interpolation between bins
+    frac = (np.arange(Nf) % k) / k
+    lo = np.arange(Nf) // k
+    hi = np.minimum(lo + 1, N - 1)
+    Uf = U[lo] * (1 - frac)[:, None] + U[hi] * frac[:, None]
 
     def chol_cov(P: np.ndarray, h: float) -> np.ndarray:
         return np.linalg.cholesky(np.linalg.inv(math.exp(h) * P)) if P.size else P
 
+    # noise drawn on the fine grid (the kernel oversampling keeps the fine grid's
+    # resolution at least dt / 16)
+    over = max(1, int(math.ceil(16 / k)))
     Z = [
         (
-            _smooth_noise(N, lv.n_out, m.s, m.dt, rng) @ chol_cov(lv.V, lv.hv).T
+            _smooth_noise(Nf, lv.n_out, m.s, hf, rng, over) @ chol_cov(lv.V, lv.hv).T
             if noise
-            else np.zeros((N, lv.n_out))
+            else np.zeros((Nf, lv.n_out))
         )
         for lv in L
     ]
     W = [
         (
-            _smooth_noise(N, lv.n_x, m.s, m.dt, rng) @ chol_cov(lv.W, lv.hw).T
+            _smooth_noise(Nf, lv.n_x, m.s, hf, rng, over) @ chol_cov(lv.W, lv.hw).T
             if noise and lv.n_x
-            else np.zeros((N, lv.n_x))
+            else np.zeros((Nf, lv.n_x))
         )
         for lv in L
     ]
@@ -708,23 +730,25 @@ def _simulate(
     xs = [x.copy() for x, _ in xs]
     Yo, Xo, Vo = np.empty((N, m.ny)), np.empty((N, m.nx)), np.empty((N, m.nv))
     th = m.theta
-    for t in range(N):
-        v = U[t]
+    for j in range(Nf):
+        v = Uf[j]
         vs = [None] * len(L)
         for i in range(len(L) - 1, -1, -1):
             vs[i] = v
-            v = np.atleast_1d(L[i].g(xs[i], vs[i], th)) + Z[i][t]
-        Yo[t] = v
-        Xo[t] = np.concatenate(xs) if xs else np.zeros(0)
-        Vo[t] = np.concatenate(vs)
+            v = np.atleast_1d(L[i].g(xs[i], vs[i], th)) + Z[i][j]
+        if j % k == 0:
+            t = j // k
+            Yo[t] = v
+            Xo[t] = np.concatenate(xs) if xs else np.zeros(0)
+            Vo[t] = np.concatenate(vs)
+        if j == Nf - 1:
+            break
         for i, lv in enumerate(L):
             if not lv.n_x:
                 continue
-            h = m.dt / substeps
-            for _ in range(substeps):
-                fval = np.atleast_1d(lv.f(xs[i], vs[i], th)) + W[i][t]
-                J = _jacobian(lv.f, lv.fx, xs[i], vs[i], th, 0, (lv.n_x, lv.n_x))
-                xs[i] = xs[i] + ozaki_step(J, fval, h)
+            fval = np.atleast_1d(lv.f(xs[i], vs[i], th)) + W[i][j]
+            J = _jacobian(lv.f, lv.fx, xs[i], vs[i], th, 0, (lv.n_x, lv.n_x))
+            xs[i] = xs[i] + ozaki_step(J, fval, hf)
     return {"Y": Yo, "x": Xo, "v": Vo}
 
 
