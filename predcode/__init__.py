@@ -21,13 +21,14 @@ from .exceptions import (
     PredcodeError,
     ValidationError,
 )
-from .models import MLP, PCN, RaoBallard
+from .models import MLP, PCN, HelmholtzMachine, RaoBallard
 
 __all__ = [
     "__version__",
     "PCN",
     "MLP",
     "RaoBallard",
+    "HelmholtzMachine",
     "Model",
     "load_model",
     "available_backends",

@@ -2,5 +2,6 @@
 
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
+from .helmholtz import HelmholtzMachine
 
-__all__ = ["PCN", "MLP", "RaoBallard", "init_weights"]
+__all__ = ["PCN", "MLP", "RaoBallard", "HelmholtzMachine", "init_weights"]
