@@ -1,7 +1,7 @@
 """Model families. Each module stays close to its paper's equations."""
 
+from .helmholtz import HelmholtzMachine
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
-from .helmholtz import HelmholtzMachine
 
 __all__ = ["PCN", "MLP", "RaoBallard", "HelmholtzMachine", "init_weights"]
