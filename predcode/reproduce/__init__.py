@@ -14,6 +14,7 @@ __all__ = ["REPRODUCTIONS", "get_reproduction"]
 REPRODUCTIONS = {
     "whittington-bogacz-2017": "predcode.reproduce.whittington2017:run",
     "rao-ballard-1999": "predcode.reproduce.rao_ballard1999:run",
+    "hinton-1995-bars": "predcode.reproduce.hinton1995:run",
 }
 
 
