@@ -266,6 +266,30 @@ def test_training_on_bars_lowers_kl_and_save_load_round_trip(tmp_path):
     assert dreams.shape == (50, 16) and set(np.unique(dreams)) <= {0.0, 1.0}
 
 
+def test_init_bias_sets_generative_and_recognition_biases():
+    X = make_bars(20, random_state=0)
+    hm = HelmholtzMachine(epochs=1, lr=0.0, init_bias=(-3.0, -2.0), random_state=0).fit(X)
+    np.testing.assert_array_equal(hm.c_[0], -3.0)
+    np.testing.assert_array_equal(hm.c_[1], -2.0)
+    np.testing.assert_array_equal(hm.r_[1], -2.0)
+    np.testing.assert_array_equal(hm.c_[2], 0.0)  # top bias b_L starts at 0
+    np.testing.assert_array_equal(hm.r_[2], 0.0)
+
+
+def test_rates_set_between_partial_fits_apply():
+    """A schedule is set_params + partial_fit: with rate 0 the next pass changes nothing."""
+    X = make_bars(200, random_state=0)
+    hm = HelmholtzMachine(epochs=1, lr=0.3, random_state=0).fit(X)
+    G, R = hm.G_[1].copy(), hm.R_[1].copy()
+    hm.set_params(lr=0.0)
+    hm.partial_fit(X)
+    np.testing.assert_array_equal(hm.G_[1], G)
+    np.testing.assert_array_equal(hm.R_[1], R)
+    hm.set_params(lr=0.3)
+    hm.partial_fit(X)
+    assert np.abs(hm.G_[1] - G).max() > 1e-3
+
+
 def test_shifter_wide_net_uses_importance_sampling():
     X = make_shifter(200, random_state=0)
     hm = HelmholtzMachine((32, 24, 1), epochs=1, random_state=0, n_samples_energy=50).fit(X)
@@ -293,6 +317,8 @@ def test_bad_inputs_raise_clear_errors():
         HelmholtzMachine(epochs=1, lr=(0.1, 0.2)).fit(X)
     with pytest.raises(ValidationError, match="lr_recognition"):
         HelmholtzMachine(epochs=1, lr_recognition=-1.0).fit(X)
+    with pytest.raises(ValidationError, match="init_bias: expected a number or 2 numbers"):
+        HelmholtzMachine(epochs=1, init_bias=(1.0,)).fit(X)
     with pytest.raises(ValidationError, match="sizes"):
         HelmholtzMachine(sizes=(16,)).fit(X)
     with pytest.raises(NotFittedError):

@@ -130,7 +130,13 @@ class HelmholtzMachine(Model):
         Images per wake-sleep step (a wake and a sleep phase on ``batch_size``
         images/dreams each; rates apply to the batch mean).
     init_scale : float
-        Standard deviation of the initial weights (biases start at 0).
+        Standard deviation of the initial weights.
+    init_bias : float or sequence of float
+        Initial biases of layers ``0 .. L-1`` (one number for all, or ``L``
+        numbers): the generative bias :math:`c_l` and, for ``l >= 1``, the
+        recognition bias :math:`r_l` start there; the top bias :math:`b_L`
+        starts at 0. Negative values start the machine sparse (its dreams
+        mostly off, like the bars data), which helped wake-sleep find the bars.
     n_samples_energy : int
         Samples from :math:`Q` for the Monte-Carlo free energy when the
         hidden layers are too wide to enumerate (more than 20 units in all).
@@ -176,6 +182,7 @@ class HelmholtzMachine(Model):
         epochs: int = 10,
         batch_size: int = 10,
         init_scale: float = 0.1,
+        init_bias=0.0,
         n_samples_energy: int = 1000,
         dtype: str = "float64",
         backend: str = "auto",
@@ -188,6 +195,7 @@ class HelmholtzMachine(Model):
         self.epochs = epochs
         self.batch_size = batch_size
         self.init_scale = init_scale
+        self.init_bias = init_bias
         self.n_samples_energy = n_samples_energy
         self.dtype = dtype
         self.backend = backend
@@ -225,6 +233,19 @@ class HelmholtzMachine(Model):
         check_int(self.batch_size, "batch_size", o)
         check_int(self.n_samples_energy, "n_samples_energy", o)
         check_param(self.init_scale, "init_scale", o, low=0.0, low_inclusive=True)
+        if isinstance(self.init_bias, numbers.Real) and not isinstance(self.init_bias, bool):
+            check_param(self.init_bias, "init_bias", o)
+            self.init_bias_ = (float(self.init_bias),) * L
+        else:
+            if isinstance(self.init_bias, (str, bytes)) or not hasattr(self.init_bias, "__len__") \
+                    or len(self.init_bias) != L:
+                raise ValidationError(
+                    f"{o}.init_bias: expected a number or {L} numbers (layers 0..{L - 1}), "
+                    f"got {self.init_bias!r}."
+                )
+            for i, v in enumerate(self.init_bias):
+                check_param(v, f"init_bias[{i}]", o)
+            self.init_bias_ = tuple(float(v) for v in self.init_bias)
         check_param(self.verbose, "verbose", o, kind=bool)
         self.dtype_ = check_dtype(self.dtype, owner=o)
         self._rng = check_random_state(self.random_state, owner=o)
@@ -258,8 +279,10 @@ class HelmholtzMachine(Model):
             G.append(xp.asarray((s * rng.standard_normal((sizes[l - 1], sizes[l]))).astype(dt)))
             R.append(xp.asarray((s * rng.standard_normal((sizes[l], sizes[l - 1]))).astype(dt)))
         self.G_, self.R_ = G, R
-        self.c_ = [xp.zeros(n, dtype=dt) for n in sizes]
-        self.r_ = [xp.zeros(n, dtype=dt) for n in sizes]
+        bias = self.init_bias_ + (0.0,)
+        self.c_ = [xp.full(n, bias[l], dtype=dt) for l, n in enumerate(sizes)]
+        self.r_ = [xp.full(n, bias[l] if l >= 1 else 0.0, dtype=dt)
+                   for l, n in enumerate(sizes)]
         self.history_ = {}
 
     # -- random numbers ------------------------------------------------------------
@@ -350,7 +373,11 @@ class HelmholtzMachine(Model):
         return self
 
     def partial_fit(self, X: Any, y: Any = None):
-        """One pass over ``X`` from the current weights (the first call initialises)."""
+        """One pass over ``X`` from the current weights (the first call initialises).
+
+        Learning rates set with ``set_params`` since the last call apply from
+        this pass on (a schedule is a loop of ``set_params`` and ``partial_fit``).
+        """
         self._no_y(y)
         if not self._is_fitted():
             epochs, self.epochs = self.epochs, 1
@@ -360,6 +387,13 @@ class HelmholtzMachine(Model):
                 self.epochs = epochs
         self._ensure_runtime()
         X = self._check_X(X)
+        L = len(self.sizes_) - 1
+        # rates changed with set_params apply from this pass on
+        self.lr_ = self._rates(self.lr, L + 1, "lr")
+        self.lr_recognition_ = (
+            self.lr_[:L] if self.lr_recognition is None
+            else self._rates(self.lr_recognition, L, "lr_recognition")
+        )
         with self._all_or_nothing():
             self._fit_loop(X, 1)
         return self

@@ -59,8 +59,8 @@ PAPER = {"n_images": 30, "entropy_bits": 3.428, "kl_bits": 0.10, "n_patterns": 2
 #: Our settings. The paper's learning rates were not available to us; these
 #: were chosen on seed 0 (see docs/helmholtz.rst).
 CONFIG: dict[str, Any] = {
-    "n_seeds": 10, "n_patterns": 2_000_000, "chunk": 100_000, "hm_lr": 0.2,
-    "hm_batch": 10, "pc_seeds": 3,
+    "n_seeds": 10, "n_patterns": 2_000_000, "chunk": 100_000, "hm_lr": 0.3,
+    "hm_batch": 10, "hm_init_bias": (-3.0, -2.0), "pc_seeds": 3,
     "pc": {"T": 20, "gamma": 0.1, "lr": 0.05, "batch_size": 10, "activation": "sigmoid"},
     "quick": {"n_seeds": 2, "n_patterns": 40_000, "chunk": 20_000, "pc_seeds": 1},
 }
@@ -77,17 +77,25 @@ def hm_fields(hm: HelmholtzMachine) -> np.ndarray:
 
 
 def train_wake_sleep(
-    seed: int, n_patterns: int, *, chunk: int = 100_000, lr: float = 0.2,
-    batch_size: int = 10, backend: str = "auto",
+    seed: int, n_patterns: int, *, chunk: int = 100_000, lr: float = 0.3,
+    batch_size: int = 10, init_bias: Any = (-3.0, -2.0), lr_final: float | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
-    """Train a 16-8-1 machine on ``n_patterns`` fresh bars images; KL after each chunk."""
+    """Train a 16-8-1 machine on ``n_patterns`` fresh bars images; KL after each chunk.
+
+    With ``lr_final`` the rate (all layers, both phases) falls linearly from
+    ``lr`` to ``lr_final`` over the second half of training.
+    """
     imgs, p = bars_distribution()
     hm = HelmholtzMachine((16, 8, 1), lr=lr, batch_size=batch_size, epochs=1,
-                          random_state=seed, backend=backend)
+                          init_bias=init_bias, random_state=seed, backend=backend)
     seen, curve = [], []
     t0 = time.perf_counter()
     for i in range(0, n_patterns, chunk):
         X = make_bars(min(chunk, n_patterns - i), random_state=_rng_seq(seed, i))
+        if lr_final is not None:
+            frac = max(0.0, (i / n_patterns - 0.5) / 0.5)
+            hm.set_params(lr=lr + frac * (lr_final - lr))
         hm.partial_fit(X)
         seen.append(i + X.shape[0])
         curve.append(kl_bits(hm, imgs, p))
@@ -243,7 +251,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     hm_runs, pc_runs, models = [], [], {}
     for seed in range(cfg["n_seeds"]):
         r = train_wake_sleep(seed, cfg["n_patterns"], chunk=cfg["chunk"], lr=cfg["hm_lr"],
-                             batch_size=cfg["hm_batch"], backend=backend)
+                             batch_size=cfg["hm_batch"], init_bias=cfg["hm_init_bias"],
+                             backend=backend)
         models[("hm", seed)] = r.pop("model")
         hm_runs.append(r)
         if verbose:
