@@ -162,9 +162,15 @@ def _inference_cost(hm: HelmholtzMachine, net: PCN, n: int = 2000) -> dict[str, 
     t0 = time.perf_counter()
     hm.infer(X)
     t_hm = (time.perf_counter() - t0) / n
-    t0 = time.perf_counter()
-    net.infer(X)
-    t_pc = (time.perf_counter() - t0) / n
+    batch = net.batch_size
+    net.set_params(batch_size=n)  # one batch for both models: per-call overhead comparable
+    try:
+        net.infer(X[:10])
+        t0 = time.perf_counter()
+        net.infer(X)
+        t_pc = (time.perf_counter() - t0) / n
+    finally:
+        net.set_params(batch_size=batch)
     s = hm.sizes_
     flops_hm = sum(2 * s[l] * s[l - 1] for l in range(1, len(s)))
     flops_pc = net.T * 2 * (2 * 8 * 16)  # prediction and feedback GEMMs per step
