@@ -21,7 +21,7 @@ from .exceptions import (
     PredcodeError,
     ValidationError,
 )
-from .models import DEM, HDM, MLP, PCN, Level, RaoBallard
+from .models import DEM, HDM, MLP, PCN, HelmholtzMachine, Level, RaoBallard
 
 __all__ = [
     "__version__",
@@ -31,6 +31,7 @@ __all__ = [
     "DEM",
     "HDM",
     "Level",
+    "HelmholtzMachine",
     "Model",
     "load_model",
     "available_backends",

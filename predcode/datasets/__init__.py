@@ -1,5 +1,14 @@
 """Seeded, offline datasets with one shape convention: ``X`` is (n_samples, n_features)."""
 
+from .bars import (
+    BARS_ENTROPY_BITS,
+    bar_assignment,
+    bar_templates,
+    bars_distribution,
+    make_bars,
+    make_shifter,
+    shifter_distribution,
+)
 from .digits import DATASETS, load_dataset, load_digits_split, load_mnist_subset, standardize
 from .natural import (
     BUNDLED_IMAGES,
@@ -33,4 +42,11 @@ __all__ = [
     "bars_of_increasing_length",
     "grating",
     "orientation_contrast",
+    "BARS_ENTROPY_BITS",
+    "bar_templates",
+    "make_bars",
+    "bars_distribution",
+    "make_shifter",
+    "shifter_distribution",
+    "bar_assignment",
 ]

@@ -21,6 +21,7 @@ REPRODUCTIONS = {
     "friston-2017-tmaze": "predcode.reproduce.friston2017:run",
     "epistemic-foraging": "predcode.reproduce.aif_tasks:run_epistemic_foraging",
     "aif-gridworld": "predcode.reproduce.aif_tasks:run_gridworld",
+    "hinton-1995-bars": "predcode.reproduce.hinton1995:run",
 }
 
 

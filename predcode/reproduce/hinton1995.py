@@ -1,0 +1,329 @@
+r"""Hinton, Dayan, Frey & Neal (1995): wake-sleep learns the bars problem.
+
+``predcode reproduce hinton-1995-bars --out DIR`` trains a 16-8-1
+:class:`~predcode.models.helmholtz.HelmholtzMachine` by wake-sleep on fresh
+4×4 bars images (vertical with probability 2/3, each bar on with probability
+0.2) for 2×10⁶ patterns per seed, on at least 10 seeds, and reports, beside the
+paper's claims:
+
+* the data distribution: 30 distinct images, 3.428 bits of entropy (exact);
+* the exact :math:`\mathrm{KL}(p_\text{data} \,\|\, P_\text{model})` in bits
+  after training (paper: 0.10 bits), per seed, with the learning curve;
+* the fraction of seeds whose generative model is *correct*: every hidden
+  unit's projective field :math:`\sigma(G_{:j} + c_0) - \sigma(c_0)` is one
+  bar, each bar coded once (:func:`~predcode.datasets.bars.bar_assignment`);
+* the recognition and generative weights of the best seed as images.
+
+Beside it, on the same data and number of patterns, a generative
+predictive-coding network (:class:`~predcode.models.pcn.PCN`,
+``mode="generative"``, 8 sigmoid latents with a Gaussian prior, MAP inference
+by settling) is compared on bar recovery, inference cost per image and wall
+time. A PC network is a Gaussian model of real-valued pixels, so it has no
+likelihood of binary images; for a KL on the same footing its decoder is
+read as a binary-cause model: codes :math:`h \in \{0, 1\}^8` with pixel
+probabilities :math:`\mathrm{clip}(W h + b, \epsilon, 1 - \epsilon)` and a
+prior over codes taken from the binarised MAP codes of the training images
+(factorial, and the empirical joint). That KL is a post-hoc construction,
+reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backend import resolve_backend, to_numpy
+from ..bench.machine import machine_info
+from ..datasets.bars import (
+    bar_assignment,
+    bars_distribution,
+    entropy_bits,
+    make_bars,
+)
+from ..metrics.likelihood import binary_configurations, kl_bits, kl_divergence_bits
+from ..models.helmholtz import HelmholtzMachine
+from ..models.pcn import PCN
+
+__all__ = ["PAPER", "CONFIG", "train_wake_sleep", "train_pc", "pc_binary_kl", "hm_fields",
+           "run"]
+
+#: The paper's numbers (Hinton et al. 1995, Science 268:1158, bars figure), as
+#: far as our sources give them.
+PAPER = {"n_images": 30, "entropy_bits": 3.428, "kl_bits": 0.10, "n_patterns": 2_000_000,
+         "sizes": (16, 8, 1)}
+
+#: Our settings. The paper's learning rates were not available to us; these
+#: were chosen on seed 0 (see docs/helmholtz.rst).
+CONFIG: dict[str, Any] = {
+    "n_seeds": 10, "n_patterns": 2_000_000, "chunk": 100_000, "hm_lr": 0.5,
+    "hm_lr_final": 0.03, "hm_batch": 10, "hm_init_bias": (-3.0, -2.0), "pc_seeds": 3,
+    "pc": {"T": 20, "gamma": 0.1, "lr": 0.05, "batch_size": 10, "activation": "sigmoid"},
+    "quick": {"n_seeds": 2, "n_patterns": 40_000, "chunk": 20_000, "pc_seeds": 1},
+}
+
+
+def _sig(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def hm_fields(hm: HelmholtzMachine) -> np.ndarray:
+    """Projective fields :math:`\\sigma(G_{:j} + c_0) - \\sigma(c_0)` of the first hidden layer."""
+    g = hm.generative_params()
+    return _sig(g["G"][1].T + g["c"][0]) - _sig(g["c"][0])
+
+
+def train_wake_sleep(
+    seed: int, n_patterns: int, *, chunk: int = 100_000, lr: float = 0.5,
+    batch_size: int = 10, init_bias: Any = (-3.0, -2.0), lr_final: float | None = 0.03,
+    backend: str = "auto",
+) -> dict[str, Any]:
+    """Train a 16-8-1 machine on ``n_patterns`` fresh bars images; KL after each chunk.
+
+    With ``lr_final`` the rate (all layers, both phases) falls linearly from
+    ``lr`` to ``lr_final`` over the second half of training.
+    """
+    imgs, p = bars_distribution()
+    hm = HelmholtzMachine((16, 8, 1), lr=lr, batch_size=batch_size, epochs=1,
+                          init_bias=init_bias, random_state=seed, backend=backend)
+    seen, curve = [], []
+    t0 = time.perf_counter()
+    for i in range(0, n_patterns, chunk):
+        X = make_bars(min(chunk, n_patterns - i), random_state=_rng_seq(seed, i))
+        if lr_final is not None:
+            frac = max(0.0, (i / n_patterns - 0.5) / 0.5)
+            hm.set_params(lr=lr + frac * (lr_final - lr))
+        hm.partial_fit(X)
+        seen.append(i + X.shape[0])
+        curve.append(kl_bits(hm, imgs, p))
+    wall = time.perf_counter() - t0
+    assign = bar_assignment(hm_fields(hm))
+    F = hm.energy(imgs)
+    return {"model": hm, "seed": seed, "patterns": seen, "kl_curve": curve,
+            "kl_bits": curve[-1], "free_energy_bits": float(p @ F),
+            "bars": assign["bars"], "n_bars_coded": len({b for b in assign["bars"] if b >= 0}),
+            "correct": assign["correct"], "wall_time_s": wall}
+
+
+def _rng_seq(seed: int, i: int) -> np.random.Generator:
+    return np.random.default_rng([seed, i])
+
+
+def train_pc(
+    seed: int, n_patterns: int, *, chunk: int = 100_000, backend: str = "auto",
+    **pc: Any,
+) -> dict[str, Any]:
+    """Train a generative PCN (8 latents → 16 pixels) on the same number of patterns."""
+    cfg = {**CONFIG["pc"], **pc}
+    net = PCN(sizes=(8, 16), mode="generative", epochs=1, random_state=seed,
+              backend=backend, dtype="float64", **cfg)
+    t0 = time.perf_counter()
+    for i in range(0, n_patterns, chunk):
+        net.partial_fit(make_bars(min(chunk, n_patterns - i), random_state=_rng_seq(seed, i)))
+    wall = time.perf_counter() - t0
+    W = to_numpy(net.W_[1])
+    assign = bar_assignment(W.T)
+    kl = pc_binary_kl(net, make_bars(5000, random_state=_rng_seq(seed, 10**9)))
+    return {"model": net, "seed": seed, "bars": assign["bars"], "correct": assign["correct"],
+            "n_bars_coded": len({b for b in assign["bars"] if b >= 0}),
+            "wall_time_s": wall, "energy_history": net.history_["energy"], **kl}
+
+
+def pc_binary_kl(net: PCN, X_codes: np.ndarray, eps: float = 1e-3) -> dict[str, float]:
+    """KL(data || PC decoder read as a binary-cause model), bits (see the module docstring)."""
+    imgs, p = bars_distribution()
+    W, b = to_numpy(net.W_[1]), to_numpy(net.b_[1])
+    codes = (to_numpy(net.infer(X_codes)) > 0.0).astype(float)  # sigmoid(x0) > 1/2
+    H = binary_configurations(W.shape[1])
+    mu = np.clip(H @ W.T + b, eps, 1 - eps)  # (256, 16)
+    loglik = imgs @ np.log2(mu).T + (1 - imgs) @ np.log2(1 - mu).T  # (30, 256)
+    rate = np.clip(codes.mean(axis=0), eps, 1 - eps)
+    log_fact = H @ np.log2(rate) + (1 - H) @ np.log2(1 - rate)
+    idx = (codes @ (2 ** np.arange(W.shape[1] - 1, -1, -1))).astype(int)
+    emp = np.bincount(idx, minlength=H.shape[0]) + eps
+    log_emp = np.log2(emp / emp.sum())
+    out = {}
+    for name, prior in (("kl_bits_factorial_prior", log_fact),
+                        ("kl_bits_empirical_prior", log_emp)):
+        a = loglik + prior[None, :]
+        m = a.max(axis=1, keepdims=True)
+        log2q = m[:, 0] + np.log2(np.exp2(a - m).sum(axis=1))
+        out[name] = kl_divergence_bits(p, log2q)
+    return out
+
+
+def _inference_cost(hm: HelmholtzMachine, net: PCN, n: int = 2000) -> dict[str, Any]:
+    X = make_bars(n, random_state=12345)
+    hm.infer(X[:10])
+    net.infer(X[:10])
+    t0 = time.perf_counter()
+    hm.infer(X)
+    t_hm = (time.perf_counter() - t0) / n
+    batch = net.batch_size
+    net.set_params(batch_size=n)  # one batch for both models: per-call overhead comparable
+    try:
+        net.infer(X[:10])
+        t0 = time.perf_counter()
+        net.infer(X)
+        t_pc = (time.perf_counter() - t0) / n
+    finally:
+        net.set_params(batch_size=batch)
+    s = hm.sizes_
+    flops_hm = sum(2 * s[l] * s[l - 1] for l in range(1, len(s)))
+    flops_pc = net.T * 2 * (2 * 8 * 16)  # prediction and feedback GEMMs per step
+    return {"hm_flops_per_image": flops_hm, "pc_flops_per_image": flops_pc,
+            "hm_steps": 1, "pc_steps": net.T,
+            "hm_seconds_per_image": t_hm, "pc_seconds_per_image": t_pc}
+
+
+def _plot(report: dict, best_hm: HelmholtzMachine, best_pc: PCN, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in report["hm_runs"]:
+        ax.plot(r["patterns"], r["kl_curve"], color="C0" if r["correct"] else "C1", lw=1)
+    ax.axhline(PAPER["kl_bits"], color="k", ls="--", label="paper: 0.10 bits")
+    ax.set(xlabel="training patterns", ylabel="KL(data ‖ model) (bits)", yscale="log",
+           title="wake-sleep on bars (blue: correct model)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "learning_curve.png", dpi=120)
+    plt.close(fig)
+
+    g, r = best_hm.generative_params(), best_hm.recognition_params()
+    W_pc = to_numpy(best_pc.W_[1])
+    rows = [("generative G (unit → pixels)", g["G"][1].T),
+            ("recognition R (pixels → unit)", r["R"][1]),
+            ("PC decoder W (latent → pixels)", W_pc.T)]
+    fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
+    for i, (title, M) in enumerate(rows):
+        v = np.abs(M).max() or 1.0
+        for j in range(8):
+            a = axes[i, j]
+            a.imshow(M[j].reshape(4, 4), cmap="RdBu_r", vmin=-v, vmax=v)
+            a.set_xticks([])
+            a.set_yticks([])
+        axes[i, 0].set_ylabel(title, fontsize=7)
+    fig.suptitle(f"best wake-sleep seed {report['best_seed']} (top two rows) and PC decoder")
+    fig.tight_layout()
+    fig.savefig(out / "weights.png", dpi=120)
+    plt.close(fig)
+
+
+def _markdown(rep: dict) -> str:
+    lines = ["# Hinton, Dayan, Frey & Neal (1995): wake-sleep on bars, reproduced by predcode",
+             "", "| claim | paper | predcode | holds |", "|---|---|---|---|"]
+    for c in rep["claims"]:
+        lines.append(f"| {c['claim']} | {c['paper']} | {c['measured']} | "
+                     f"{'yes' if c['holds'] else 'NO'} |")
+    cmp_ = rep["comparison"]
+    lines += ["", "## Wake-sleep vs generative predictive coding (same data, same patterns)",
+              "", "| measure | Helmholtz machine | PC network |", "|---|---|---|"]
+    for row in cmp_["rows"]:
+        lines.append(f"| {row[0]} | {row[1]} | {row[2]} |")
+    lines += ["", cmp_["note"], "",
+              f"Total wall time {rep['wall_time_s']:.1f} s on {rep['machine']['cpu']} "
+              f"({rep['machine']['usable_cores']} cores), backend {rep['backend']}"
+              + (" (quick run: not the paper's numbers)." if rep["quick"] else "."),
+              "", "Figures: `learning_curve.png`, `weights.png`.", ""]
+    return "\n".join(lines)
+
+
+def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
+        verbose: bool = True) -> dict[str, Any]:
+    """Run the reproduction; write ``report.json``, ``report.md`` and two figures.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (created).
+    quick : bool
+        Two seeds, 40,000 patterns: a smoke run for tests, not the paper's numbers.
+    backend : str
+        Backend of both models.
+    verbose : bool
+        Print a line per seed.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {**CONFIG, **(CONFIG["quick"] if quick else {})}
+    t_start = time.perf_counter()
+    imgs, p = bars_distribution()
+    H = entropy_bits(p)
+    hm_runs, pc_runs, models = [], [], {}
+    for seed in range(cfg["n_seeds"]):
+        r = train_wake_sleep(seed, cfg["n_patterns"], chunk=cfg["chunk"], lr=cfg["hm_lr"],
+                             batch_size=cfg["hm_batch"], init_bias=cfg["hm_init_bias"],
+                             lr_final=cfg["hm_lr_final"], backend=backend)
+        models[("hm", seed)] = r.pop("model")
+        hm_runs.append(r)
+        if verbose:
+            print(f"wake-sleep seed {seed}: KL {r['kl_bits']:.3f} bits, "
+                  f"correct={r['correct']}, {r['wall_time_s']:.1f} s", flush=True)
+    for seed in range(cfg["pc_seeds"]):
+        r = train_pc(seed, cfg["n_patterns"], chunk=cfg["chunk"], backend=backend)
+        models[("pc", seed)] = r.pop("model")
+        pc_runs.append(r)
+        if verbose:
+            print(f"PC seed {seed}: KL(binary reading) {r['kl_bits_factorial_prior']:.3f} bits, "
+                  f"correct={r['correct']}, {r['wall_time_s']:.1f} s", flush=True)
+    kls = np.array([r["kl_bits"] for r in hm_runs])
+    best = int(np.argmin(kls))
+    frac = float(np.mean([r["correct"] for r in hm_runs]))
+    cost = _inference_cost(models[("hm", best)], models[("pc", 0)])
+    pc_frac = float(np.mean([r["correct"] for r in pc_runs]))
+    claims = [
+        {"claim": "bars data: distinct images and entropy",
+         "paper": f"{PAPER['n_images']} images, {PAPER['entropy_bits']} bits",
+         "measured": f"{len(p)} images, {H:.4f} bits",
+         "holds": len(p) == PAPER["n_images"] and round(H, 3) == PAPER["entropy_bits"]},
+        {"claim": f"KL(data ‖ model) after {cfg['n_patterns']:.0e} patterns, 16-8-1",
+         "paper": f"{PAPER['kl_bits']:.2f} bits",
+         "measured": f"best {kls.min():.3f}, median {np.median(kls):.3f}, worst "
+                     f"{kls.max():.3f} bits over {len(kls)} seeds",
+         "holds": bool(kls.min() <= PAPER["kl_bits"] + 0.05)},
+        {"claim": "wake-sleep learns a correct model (each hidden unit one bar)",
+         "paper": "yes (the figure's run)",
+         "measured": f"{frac:.0%} of {len(hm_runs)} seeds",
+         "holds": frac > 0},
+    ]
+    rows = [
+        ["KL(data ‖ model), bits (median over seeds)", f"{np.median(kls):.3f} (exact)",
+         f"{np.median([r['kl_bits_factorial_prior'] for r in pc_runs]):.3f} factorial code "
+         f"prior / {np.median([r['kl_bits_empirical_prior'] for r in pc_runs]):.3f} "
+         "empirical code prior (binary reading)"],
+        ["bars recovered (fraction of seeds, all 8 bars)",
+         f"{frac:.0%} of {len(hm_runs)}", f"{pc_frac:.0%} of {len(pc_runs)}"],
+        ["distinct bars coded by single units (mean of 8)",
+         f"{np.mean([r['n_bars_coded'] for r in hm_runs]):.1f}",
+         f"{np.mean([r['n_bars_coded'] for r in pc_runs]):.1f}"],
+        ["inference per image", f"1 bottom-up pass, {cost['hm_flops_per_image']} FLOPs, "
+         f"{1e6 * cost['hm_seconds_per_image']:.2f} µs",
+         f"{cost['pc_steps']} settling steps, {cost['pc_flops_per_image']} FLOPs, "
+         f"{1e6 * cost['pc_seconds_per_image']:.2f} µs"],
+        ["training wall time per seed (s, median)",
+         f"{np.median([r['wall_time_s'] for r in hm_runs]):.1f}",
+         f"{np.median([r['wall_time_s'] for r in pc_runs]):.1f}"],
+    ]
+    note = ("The PC network models real-valued pixels with Gaussian errors; its KL is that "
+            "of its decoder read as a binary-cause model (codes = binarised MAP latents), "
+            "a post-hoc construction, not a likelihood the PC network optimises.")
+    report = {
+        "paper": "Hinton, Dayan, Frey & Neal (1995), Science 268:1158-1161",
+        "quick": quick, "backend": resolve_backend(backend), "config": {
+            k: v for k, v in cfg.items() if k != "quick"},
+        "claims": claims, "hm_runs": hm_runs, "pc_runs": pc_runs, "best_seed": best,
+        "inference_cost": cost,
+        "comparison": {"rows": rows, "note": note},
+        "wall_time_s": time.perf_counter() - t_start, "machine": machine_info(),
+    }
+    _plot(report, models[("hm", best)], models[("pc", 0)], out)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    (out / "report.md").write_text(_markdown(report))
+    return report
