@@ -330,3 +330,64 @@ def test_bad_inputs_raise_clear_errors():
         log_likelihood_bits(hm, X + 2)
     with pytest.raises(ValidationError, match="HelmholtzMachine"):
         log_likelihood_bits(object(), X)
+
+
+class _RowFeed:
+    """Hands out one row of U per image, in the order the batch path draws them."""
+
+    def __init__(self, U):
+        self.U, self.row, self.col = U, 0, 0
+
+    def __call__(self, shape):
+        k = shape[1]
+        v = self.U[self.row, self.col:self.col + k][None, :]
+        self.col += k
+        if self.col == self.U.shape[1]:
+            self.row, self.col = self.row + 1, 0
+        return v
+
+
+@pytest.mark.parametrize("sizes", [(4, 3, 2), (5, 3, 2, 2)])
+def test_online_kernel_equals_batch_steps_of_one_image(sizes):
+    """``batch_size=1`` (the fused ``hm_online`` pass) replays the per-image wake and
+    sleep steps of the batch path exactly, given the same uniform numbers."""
+    X = (np.random.default_rng(1).random((12, sizes[0])) < 0.4).astype(float)
+    a, b = _tiny(sizes=sizes, seed=3, scale=0.8), _tiny(sizes=sizes, seed=3, scale=0.8)
+    L = len(sizes) - 1
+    for hm in (a, b):
+        hm.lr_ = tuple(0.05 * (l + 2) for l in range(L + 1))
+        hm.lr_recognition_ = tuple(0.07 * (l + 1) for l in range(L))
+    U = np.random.default_rng(2).random((12, sum(sizes[1:]) + sum(sizes)))
+    a._uniform = lambda shape: U
+    wake, sleep = a._online_pass(X)
+    b._uniform = _RowFeed(U)
+    w_ref = s_ref = 0.0
+    for i in range(12):
+        w_ref += float(b._wake(X[i:i + 1]))
+        s_ref += float(b._sleep(1))
+    for name in ("G_", "R_", "c_", "r_"):
+        for x, y in zip(getattr(a, name), getattr(b, name)):
+            if x is not None:
+                np.testing.assert_allclose(x, y, atol=1e-12)
+    assert abs(wake - w_ref) < 1e-9 and abs(sleep - s_ref) < 1e-9
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_online_kernel_matches_reference(fast_backend, xp, dtype):
+    X = make_bars(40, random_state=0).astype(dtype)
+    fits = {}
+    for be, data in (("numpy", X), (fast_backend, xp.asarray(X))):
+        hm = HelmholtzMachine((16, 8, 1), batch_size=1, epochs=2, lr=(0.1, 0.05, 0.02),
+                              lr_recognition=(0.2, 0.03), init_scale=0.5, dtype=dtype,
+                              random_state=0, backend=be)
+        fits[be] = hm.fit(data)
+    from predcode.backend import to_numpy
+
+    tol = 10 * tolerance(dtype)
+    ref, fast = fits["numpy"], fits[fast_backend]
+    for name in ("G_", "R_", "c_", "r_"):
+        for x, y in zip(getattr(fast, name), getattr(ref, name)):
+            if y is not None:
+                np.testing.assert_allclose(to_numpy(x), y, atol=tol, rtol=tol)
+    np.testing.assert_allclose(fast.history_["wake_bits"], ref.history_["wake_bits"],
+                               rtol=tol)

@@ -55,3 +55,18 @@ def hm_delta(W: Any, b: Any, inputs: Any, target: Any, lr: float):
     W += scale * (d.T @ inputs)
     b += scale * d.sum(axis=0)
     return logp.sum()
+
+
+@register_kernel("hm_online", B)
+def hm_online(sizes: Any, G: Any, R: Any, c: Any, r: Any, X: Any, U: Any,
+              lr_g: Any, lr_r: Any):
+    """CuPy version of :func:`predcode.kernels.helmholtz_reference.hm_online`.
+
+    Online learning is sequential (each image's step needs the previous
+    step's weights), so there is nothing to parallelise across images: this
+    runs the reference algorithm on the device arrays, one image at a time.
+    It is correct but slow; use mini-batches (``batch_size > 1``) on a GPU.
+    """
+    from .helmholtz_reference import hm_online as ref
+
+    return ref(sizes, G, R, c, r, X, U, lr_g, lr_r)

@@ -78,3 +78,103 @@ def hm_delta(W: Any, b: Any, inputs: Any, target: Any, lr: float):
     else:
         W += scale * (d.T @ inputs)
     return logp
+
+
+@numba.njit(**_JIT)
+def _logb(t, a):
+    """log P(t | logit a) of one binary unit (stable)."""
+    return t * a - (max(a, 0.0) + math.log1p(math.exp(-abs(a))))
+
+
+@numba.njit(**_JIT)
+def _online(n, ow, ob, G, R, c, r, X, U, lr_g, lr_r):
+    L = n.shape[0] - 1
+    one = X.dtype.type(1.0)
+    zero = X.dtype.type(0.0)
+    s = np.empty(ob[L + 1], dtype=X.dtype)  # states of layers 0..L, concatenated
+    d = np.empty(ob[L + 1], dtype=X.dtype)
+    p = np.empty(ob[L + 1], dtype=X.dtype)  # probabilities / deltas, scratch
+    wake = 0.0
+    sleep = 0.0
+    for i in range(X.shape[0]):
+        k = 0
+        for j in range(n[0]):
+            s[j] = X[i, j]
+        # wake: recognition sample bottom-up
+        for l in range(1, L + 1):
+            for j in range(n[l]):
+                a = r[ob[l] + j]
+                for m in range(n[l - 1]):
+                    a += R[ow[l] + j * n[l - 1] + m] * s[ob[l - 1] + m]
+                q = one / (one + math.exp(-a))
+                v = one if U[i, k] < q else zero
+                k += 1
+                s[ob[l] + j] = v
+                wake += _logb(v, a)
+        # top biases
+        for j in range(n[L]):
+            a = c[ob[L] + j]
+            wake -= _logb(s[ob[L] + j], a)
+            c[ob[L] + j] += lr_g[L] * (s[ob[L] + j] - one / (one + math.exp(-a)))
+        # generative delta rule, layer by layer
+        for l in range(1, L + 1):
+            for j in range(n[l - 1]):
+                a = c[ob[l - 1] + j]
+                for m in range(n[l]):
+                    a += G[ow[l] + j * n[l] + m] * s[ob[l] + m]
+                t = s[ob[l - 1] + j]
+                wake -= _logb(t, a)
+                p[j] = t - one / (one + math.exp(-a))
+            e = lr_g[l - 1]
+            for j in range(n[l - 1]):
+                dj = e * p[j]
+                for m in range(n[l]):
+                    G[ow[l] + j * n[l] + m] += dj * s[ob[l] + m]
+                c[ob[l - 1] + j] += dj
+        # sleep: dream top-down with the updated generative weights
+        for j in range(n[L]):
+            q = one / (one + math.exp(-c[ob[L] + j]))
+            d[ob[L] + j] = one if U[i, k] < q else zero
+            k += 1
+        for l in range(L, 0, -1):
+            for j in range(n[l - 1]):
+                a = c[ob[l - 1] + j]
+                for m in range(n[l]):
+                    a += G[ow[l] + j * n[l] + m] * d[ob[l] + m]
+                q = one / (one + math.exp(-a))
+                d[ob[l - 1] + j] = one if U[i, k] < q else zero
+                k += 1
+        # recognition delta rule
+        for l in range(1, L + 1):
+            for j in range(n[l]):
+                a = r[ob[l] + j]
+                for m in range(n[l - 1]):
+                    a += R[ow[l] + j * n[l - 1] + m] * d[ob[l - 1] + m]
+                t = d[ob[l] + j]
+                sleep -= _logb(t, a)
+                p[j] = t - one / (one + math.exp(-a))
+            e = lr_r[l - 1]
+            for j in range(n[l]):
+                dj = e * p[j]
+                for m in range(n[l - 1]):
+                    R[ow[l] + j * n[l - 1] + m] += dj * d[ob[l - 1] + m]
+                r[ob[l] + j] += dj
+    return wake, sleep
+
+
+@register_kernel("hm_online", B)
+def hm_online(sizes: Any, G: Any, R: Any, c: Any, r: Any, X: Any, U: Any,
+              lr_g: Any, lr_r: Any):
+    """numba version of :func:`predcode.kernels.helmholtz_reference.hm_online` (one fused loop)."""
+    n = np.asarray(sizes, dtype=np.int64)
+    L = n.shape[0] - 1
+    ow = np.zeros(L + 2, dtype=np.int64)
+    ob = np.zeros(L + 2, dtype=np.int64)
+    for l in range(1, L + 1):
+        ow[l + 1] = ow[l] + n[l - 1] * n[l]
+    for l in range(L + 1):
+        ob[l + 1] = ob[l] + n[l]
+    dt = X.dtype
+    w, s = _online(n, ow, ob, G, R, c, r, X, U, np.asarray(lr_g, dtype=dt),
+                   np.asarray(lr_r, dtype=dt))
+    return float(w), float(s)

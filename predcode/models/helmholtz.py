@@ -128,7 +128,10 @@ class HelmholtzMachine(Model):
         Passes over ``X`` in :meth:`fit`.
     batch_size : int
         Images per wake-sleep step (a wake and a sleep phase on ``batch_size``
-        images/dreams each; rates apply to the batch mean).
+        images/dreams each; rates apply to the batch mean). ``1`` is online
+        learning, as in the paper: a whole pass runs in one fused kernel
+        (``hm_online``), with the uniform random numbers of the pass drawn
+        up front.
     init_scale : float
         Standard deviation of the initial weights.
     init_bias : float or sequence of float
@@ -253,7 +256,8 @@ class HelmholtzMachine(Model):
     def _setup_backend(self, *arrays: Any) -> None:
         self.backend_ = resolve_backend(self.backend, *arrays, owner="HelmholtzMachine")
         self._xp = get_namespace(self.backend_)
-        self._k = {n: get_kernel(n, self.backend_) for n in ("hm_sample", "hm_delta")}
+        self._k = {n: get_kernel(n, self.backend_)
+                   for n in ("hm_sample", "hm_delta", "hm_online")}
 
     def _ensure_runtime(self) -> None:
         if not hasattr(self, "_k"):
@@ -346,6 +350,35 @@ class HelmholtzMachine(Model):
                                               self.lr_recognition_[l - 1])
         return cost
 
+    def _online_pass(self, X: Any) -> tuple[float, float]:
+        """Online wake-sleep over the rows of ``X`` in order (kernel ``hm_online``).
+
+        Returns the summed wake and sleep costs in nats (as :meth:`_wake`,
+        :meth:`_sleep`). The parameters travel to the kernel flat and come back
+        into the same arrays.
+        """
+        xp, L = self._xp, len(self.sizes_) - 1
+        n = X.shape[0]
+        G = xp.concatenate([self.G_[l].ravel() for l in range(1, L + 1)])
+        R = xp.concatenate([self.R_[l].ravel() for l in range(1, L + 1)])
+        c = xp.concatenate(self.c_)
+        r = xp.concatenate(self.r_)
+        K = sum(self.sizes_[1:]) + sum(self.sizes_)
+        U = self._uniform((n, K))
+        wake, sleep = self._k["hm_online"](self.sizes_, G, R, c, r, X, U,
+                                           self.lr_, self.lr_recognition_)
+        ow = ob = 0
+        for l in range(L + 1):
+            if l >= 1:
+                m = self.sizes_[l - 1] * self.sizes_[l]
+                self.G_[l][...] = G[ow:ow + m].reshape(self.G_[l].shape)
+                self.R_[l][...] = R[ow:ow + m].reshape(self.R_[l].shape)
+                ow += m
+            self.c_[l][...] = c[ob:ob + self.sizes_[l]]
+            self.r_[l][...] = r[ob:ob + self.sizes_[l]]
+            ob += self.sizes_[l]
+        return wake, sleep
+
     # -- fitting ----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None):
         """Learn from scratch by wake-sleep: ``epochs`` shuffled passes over ``X``.
@@ -416,7 +449,12 @@ class HelmholtzMachine(Model):
             for _ in tqdm(range(epochs), desc="HelmholtzMachine", unit="epoch"):
                 order = self._rng.permutation(n)
                 wake, sleep = [], []
-                for start in range(0, n, bs):
+                if bs == 1:  # online: one fused kernel call per pass
+                    Xo = X[self._xp.asarray(order)] if self._xp is not np else X[order]
+                    w1, s1 = self._online_pass(Xo)
+                    wake.append(w1)
+                    sleep.append(s1)
+                for start in range(0, n if bs > 1 else 0, bs):
                     idx = order[start:start + bs]
                     Xb = X[self._xp.asarray(idx)] if self._xp is not np else X[idx]
                     wake.append(self._wake(Xb))
