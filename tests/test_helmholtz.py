@@ -366,7 +366,7 @@ def test_online_kernel_equals_batch_steps_of_one_image(sizes):
         w_ref += float(b._wake(X[i:i + 1]))
         s_ref += float(b._sleep(1))
     for name in ("G_", "R_", "c_", "r_"):
-        for x, y in zip(getattr(a, name), getattr(b, name)):
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
             if x is not None:
                 np.testing.assert_allclose(x, y, atol=1e-12)
     assert abs(wake - w_ref) < 1e-9 and abs(sleep - s_ref) < 1e-9
@@ -386,7 +386,7 @@ def test_online_kernel_matches_reference(fast_backend, xp, dtype):
     tol = 10 * tolerance(dtype)
     ref, fast = fits["numpy"], fits[fast_backend]
     for name in ("G_", "R_", "c_", "r_"):
-        for x, y in zip(getattr(fast, name), getattr(ref, name)):
+        for x, y in zip(getattr(fast, name), getattr(ref, name), strict=True):
             if y is not None:
                 np.testing.assert_allclose(to_numpy(x), y, atol=tol, rtol=tol)
     np.testing.assert_allclose(fast.history_["wake_bits"], ref.history_["wake_bits"],
