@@ -40,6 +40,7 @@ from ..backend import resolve_backend, to_numpy
 from ..bench.machine import machine_info
 from ..datasets.bars import (
     bar_assignment,
+    bar_templates,
     bars_distribution,
     entropy_bits,
     make_bars,
@@ -49,7 +50,7 @@ from ..models.helmholtz import HelmholtzMachine
 from ..models.pcn import PCN
 
 __all__ = ["PAPER", "CONFIG", "train_wake_sleep", "train_pc", "pc_binary_kl", "hm_fields",
-           "run"]
+           "set_true_model", "wake_sleep_from_truth", "run"]
 
 #: The paper's numbers (Hinton et al. 1995, Science 268:1158, bars figure), as
 #: far as our sources give them.
@@ -62,7 +63,9 @@ CONFIG: dict[str, Any] = {
     "n_seeds": 10, "n_patterns": 2_000_000, "chunk": 100_000, "hm_lr": 0.5,
     "hm_lr_final": 0.03, "hm_batch": 10, "hm_init_bias": (-3.0, -2.0), "pc_seeds": 3,
     "pc": {"T": 20, "gamma": 0.1, "lr": 0.05, "batch_size": 10, "activation": "sigmoid"},
-    "quick": {"n_seeds": 2, "n_patterns": 40_000, "chunk": 20_000, "pc_seeds": 1},
+    "diag_patterns": 500_000, "diag_lr": 0.05, "diag_sleep": 100_000, "loose_kl_bits": 0.2,
+    "quick": {"n_seeds": 2, "n_patterns": 40_000, "chunk": 20_000, "pc_seeds": 1,
+              "diag_patterns": 20_000, "diag_sleep": 20_000},
 }
 
 
@@ -74,6 +77,63 @@ def hm_fields(hm: HelmholtzMachine) -> np.ndarray:
     """Projective fields :math:`\\sigma(G_{:j} + c_0) - \\sigma(c_0)` of the first hidden layer."""
     g = hm.generative_params()
     return _sig(g["G"][1].T + g["c"][0]) - _sig(g["c"][0])
+
+
+def set_true_model(hm: HelmholtzMachine, *, orientation: bool = True, w: float = 8.0) -> None:
+    r"""Set a fitted 16-8-1 machine's generative weights to the bars' true causes.
+
+    Hidden unit ``k`` is bar ``k`` (:math:`G_1 = 2w T^\top`, pixel biases
+    :math:`-w`, so a pixel is on with probability :math:`\sigma(w)` when one of
+    its bars is on and :math:`\sigma(-w)` otherwise). With ``orientation`` the
+    top unit is the orientation (on = vertical, bias :math:`\mathrm{logit}(2/3)`)
+    and switches the bars of one orientation to probability 0.2 and the others
+    off (:math:`\sigma(-2w)`); without it the hidden units are independent, each
+    on with probability 0.1, and the top unit starts with small random weights:
+    the bars are found but not their orientation structure.
+    """
+    T = bar_templates(4)
+    vertical = np.arange(8) < 4
+    logit = np.log(0.2 / 0.8)
+    hm.G_[1][...] = 2 * w * T.T
+    hm.c_[0][...] = -w
+    if orientation:
+        hm.c_[1][...] = np.where(vertical, -2 * w, logit)
+        hm.G_[2][:, 0] = np.where(vertical, 2 * w + logit, -2 * w)
+        hm.c_[2][...] = np.log(2.0)
+    else:
+        hm.c_[1][...] = np.log(0.1 / 0.9)
+        hm.G_[2][:, 0] = 0.1 * np.random.default_rng(0).standard_normal(8)
+        hm.c_[2][...] = 0.0
+
+
+def wake_sleep_from_truth(
+    n_patterns: int, *, orientation: bool = True, lr: float = 0.05, n_sleep: int = 200_000,
+    chunk: int = 100_000, seed: int = 0, backend: str = "auto",
+) -> dict[str, Any]:
+    """Online wake-sleep started at the true model (:func:`set_true_model`).
+
+    The recognition weights are first fitted to the fixed generative model by
+    ``n_sleep`` sleep-only steps (generative rate 0); then both learn, online
+    at rate ``lr``, on ``n_patterns`` fresh images. A diagnostic, not the
+    paper's protocol: it tells whether the correct model is a stable fixed
+    point of wake-sleep and what KL it holds there at that rate.
+    """
+    imgs, p = bars_distribution()
+    hm = HelmholtzMachine((16, 8, 1), lr=0.0, lr_recognition=0.05, batch_size=1, epochs=1,
+                          random_state=seed, backend=backend)
+    hm.fit(make_bars(1, random_state=seed))
+    set_true_model(hm, orientation=orientation)
+    kl_start = kl_bits(hm, imgs, p)
+    for i in range(0, n_sleep, chunk):
+        hm.partial_fit(make_bars(min(chunk, n_sleep - i), random_state=_rng_seq(seed, 10**9 + i)))
+    hm.set_params(lr=lr, lr_recognition=None)
+    curve = []
+    for i in range(0, n_patterns, chunk):
+        hm.partial_fit(make_bars(min(chunk, n_patterns - i), random_state=_rng_seq(seed, i)))
+        curve.append(kl_bits(hm, imgs, p))
+    return {"kl_start_bits": kl_start, "kl_curve": curve, "kl_bits": curve[-1],
+            "kl_mean_last_half_bits": float(np.mean(curve[len(curve) // 2:])),
+            "correct": bar_assignment(hm_fields(hm))["correct"]}
 
 
 def train_wake_sleep(
@@ -222,6 +282,11 @@ def _markdown(rep: dict) -> str:
     for c in rep["claims"]:
         lines.append(f"| {c['claim']} | {c['paper']} | {c['measured']} | "
                      f"{'yes' if c['holds'] else 'NO'} |")
+    lines += ["", "## Wake-sleep, per seed", "", "| seed | KL (bits) | bars coded (of 8) | "
+              "correct |", "|---|---|---|---|"]
+    for r in rep["hm_runs"]:
+        lines.append(f"| {r['seed']} | {r['kl_bits']:.3f} | {r['n_bars_coded']} | "
+                     f"{'yes' if r['correct'] else 'no'} |")
     cmp_ = rep["comparison"]
     lines += ["", "## Wake-sleep vs generative predictive coding (same data, same patterns)",
               "", "| measure | Helmholtz machine | PC network |", "|---|---|---|"]
@@ -273,13 +338,25 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
         if verbose:
             print(f"PC seed {seed}: KL(binary reading) {r['kl_bits_factorial_prior']:.3f} bits, "
                   f"correct={r['correct']}, {r['wall_time_s']:.1f} s", flush=True)
+    diag = {name: wake_sleep_from_truth(cfg["diag_patterns"], orientation=o, lr=cfg["diag_lr"],
+                                        n_sleep=cfg["diag_sleep"],
+                                        chunk=min(cfg["chunk"], cfg["diag_patterns"]),
+                                        backend=backend)
+            for name, o in (("from_truth", True), ("from_bars_without_orientation", False))}
+    if verbose:
+        for name, d in diag.items():
+            print(f"wake-sleep {name}: KL {d['kl_start_bits']:.3f} -> {d['kl_bits']:.3f} bits",
+                  flush=True)
     kls = np.array([r["kl_bits"] for r in hm_runs])
+    n_bars = np.array([r["n_bars_coded"] for r in hm_runs])
+    loose = float(np.mean(kls < cfg["loose_kl_bits"]))
     best = int(np.argmin(kls))
     frac = float(np.mean([r["correct"] for r in hm_runs]))
     cost = _inference_cost(models[("hm", best)], models[("pc", 0)])
     pc_frac = float(np.mean([r["correct"] for r in pc_runs]))
     claims = [
-        {"claim": "bars data: distinct images and entropy",
+        {"claim": "bars data: distinct images and entropy (computed from the paper's "
+                  "generative process; our sources do not show the paper stating them)",
          "paper": f"{PAPER['n_images']} images, {PAPER['entropy_bits']} bits",
          "measured": f"{len(p)} images, {H:.4f} bits",
          "holds": len(p) == PAPER["n_images"] and round(H, 3) == PAPER["entropy_bits"]},
@@ -290,8 +367,32 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
          "holds": bool(kls.min() <= PAPER["kl_bits"] + 0.05)},
         {"claim": "wake-sleep learns a correct model (each hidden unit one bar)",
          "paper": "yes (the figure's run)",
-         "measured": f"{frac:.0%} of {len(hm_runs)} seeds",
+         "measured": f"{frac:.0%} of {len(hm_runs)} seeds (strict: all 8 projective fields "
+                     "exactly one bar each)",
          "holds": frac > 0},
+        {"claim": f"looser: seeds with KL < {cfg['loose_kl_bits']} bits; bars coded by single "
+                  "units",
+         "paper": "(not reported)",
+         "measured": f"{loose:.0%} of {len(hm_runs)} seeds; {n_bars.mean():.1f} of 8 bars on "
+                     f"average, best {n_bars.max()}, {np.mean(n_bars >= 7):.0%} of seeds >= 7",
+         "holds": bool(loose > 0)},
+        {"claim": "diagnostic (not a paper claim): the true model is a stable fixed point of "
+                  "wake-sleep with KL below the paper's 0.10 bits",
+         "paper": "-",
+         "measured": f"from KL {diag['from_truth']['kl_start_bits']:.3f}: mean "
+                     f"{diag['from_truth']['kl_mean_last_half_bits']:.3f} bits over the last "
+                     f"half of {cfg['diag_patterns']:.0e} online patterns at rate "
+                     f"{cfg['diag_lr']}",
+         "holds": bool(diag["from_truth"]["kl_mean_last_half_bits"] <= PAPER["kl_bits"])},
+        {"claim": "diagnostic (not a paper claim): once the 8 bars are found, wake-sleep "
+                  "learns the orientation (top unit)",
+         "paper": "-",
+         "measured": f"from KL {diag['from_bars_without_orientation']['kl_start_bits']:.3f} "
+                     "(bars, no orientation): mean "
+                     f"{diag['from_bars_without_orientation']['kl_mean_last_half_bits']:.3f} "
+                     "bits over the last half",
+         "holds": bool(diag["from_bars_without_orientation"]["kl_mean_last_half_bits"]
+                       <= PAPER["kl_bits"])},
     ]
     rows = [
         ["KL(data ‖ model), bits (median over seeds)", f"{np.median(kls):.3f} (exact)",
@@ -319,6 +420,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
         "quick": quick, "backend": resolve_backend(backend), "config": {
             k: v for k, v in cfg.items() if k != "quick"},
         "claims": claims, "hm_runs": hm_runs, "pc_runs": pc_runs, "best_seed": best,
+        "diagnostics": diag,
         "inference_cost": cost,
         "comparison": {"rows": rows, "note": note},
         "wall_time_s": time.perf_counter() - t_start, "machine": machine_info(),
