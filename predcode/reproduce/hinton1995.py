@@ -12,6 +12,12 @@ paper's claims:
 * the fraction of seeds whose generative model is *correct*: every hidden
   unit's projective field :math:`\sigma(G_{:j} + c_0) - \sigma(c_0)` is one
   bar, each bar coded once (:func:`~predcode.datasets.bars.bar_assignment`);
+* a looser, stated criterion: the fraction of seeds with a KL below 0.2 bits
+  and the number of bars coded by single units;
+* two diagnostics (not paper claims): online wake-sleep started at the true
+  model, and at the 8 bars without their orientation
+  (:func:`wake_sleep_from_truth`), which show whether the correct model is a
+  stable low-KL fixed point and whether the top unit learns the orientation;
 * the recognition and generative weights of the best seed as images.
 
 Beside it, on the same data and number of patterns, a generative
