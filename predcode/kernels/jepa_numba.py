@@ -1,0 +1,129 @@
+"""numba (CPU) versions of the JEPA kernels (signatures of ``jepa_reference``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+from ..backend import register_kernel
+from .jepa_reference import conv_out_size
+
+B = "numba"
+_JIT = {"error_model": "numpy", "cache": True, "nogil": True, "fastmath": False}
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+@numba.njit(**_JIT)
+def _im2col(x, k, stride, padding, cols):  # pragma: no cover - compiled
+    N, C, H, W = x.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for c in range(C):
+                    for a in range(k):
+                        r = i * stride + a - padding
+                        for b in range(k):
+                            q = j * stride + b - padding
+                            if 0 <= r < H and 0 <= q < W:
+                                cols[n, i, j, c, a, b] = x[n, c, r, q]
+                            else:
+                                cols[n, i, j, c, a, b] = 0.0
+
+
+@numba.njit(**_JIT)
+def _col2im(cols, k, stride, padding, x):  # pragma: no cover - compiled
+    N, C, H, W = x.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for c in range(C):
+                    for a in range(k):
+                        r = i * stride + a - padding
+                        if r < 0 or r >= H:
+                            continue
+                        for b in range(k):
+                            q = j * stride + b - padding
+                            if 0 <= q < W:
+                                x[n, c, r, q] += cols[n, i, j, c, a, b]
+
+
+@numba.njit(**_JIT)
+def _gelu(x, y, dy):  # pragma: no cover - compiled
+    for i in range(x.size):
+        v = x[i]
+        th = math.tanh(_GELU_C * (v + 0.044715 * v * v * v))
+        y[i] = 0.5 * v * (1.0 + th)
+        dy[i] = 0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * _GELU_C * (
+            1.0 + 3 * 0.044715 * v * v)
+
+
+@numba.njit(**_JIT)
+def _epps_pulley(x, t, w, stat, grad):  # pragma: no cover - compiled
+    N, M = x.shape
+    K = t.shape[0]
+    for m in range(M):
+        tot = 0.0
+        Cm = np.empty(K)
+        Sm = np.empty(K)
+        for kk in range(K):
+            cs = 0.0
+            sn = 0.0
+            for n in range(N):
+                v = t[kk] * x[n, m]
+                cs += math.cos(v)
+                sn += math.sin(v)
+            Cm[kk] = cs / N - math.exp(-0.5 * t[kk] * t[kk])
+            Sm[kk] = sn / N
+            tot += w[kk] * (Cm[kk] * Cm[kk] + Sm[kk] * Sm[kk])
+        stat[m] = N * tot
+        for n in range(N):
+            g = 0.0
+            for kk in range(K):
+                v = t[kk] * x[n, m]
+                g += 2.0 * w[kk] * t[kk] * (Sm[kk] * math.cos(v) - Cm[kk] * math.sin(v))
+            grad[n, m] = g
+
+
+@register_kernel("jepa_im2col", B)
+def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
+    """Patch matrix of a k×k convolution (compiled loops)."""
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    Ho, Wo = conv_out_size(H, k, stride, padding), conv_out_size(W, k, stride, padding)
+    cols = np.empty((N, Ho, Wo, C, k, k), dtype=x.dtype)
+    _im2col(x, int(k), int(stride), int(padding), cols)
+    return cols
+
+
+@register_kernel("jepa_col2im", B)
+def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
+    """Adjoint of im2col (compiled loops)."""
+    x = np.zeros(tuple(shape), dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), int(k), int(stride), int(padding), x)
+    return x
+
+
+@register_kernel("jepa_gelu", B)
+def jepa_gelu(x: Any) -> tuple[Any, Any]:
+    """GELU (tanh form) and its derivative (compiled loop)."""
+    xc = np.ascontiguousarray(x)
+    y = np.empty_like(xc)
+    dy = np.empty_like(xc)
+    _gelu(xc.reshape(-1), y.reshape(-1), dy.reshape(-1))
+    return y, dy
+
+
+@register_kernel("jepa_epps_pulley", B)
+def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
+    """Epps–Pulley statistic per column and its gradient (compiled loops)."""
+    x = np.ascontiguousarray(x)
+    stat = np.empty(x.shape[1], dtype=x.dtype)
+    grad = np.empty_like(x)
+    _epps_pulley(x, np.ascontiguousarray(t, dtype=np.float64),
+                 np.ascontiguousarray(w, dtype=np.float64), stat, grad)
+    return stat, grad
