@@ -1,6 +1,7 @@
 """Seeded, offline datasets with one shape convention: ``X`` is (n_samples, n_features)."""
 
 from .digits import DATASETS, load_dataset, load_digits_split, load_mnist_subset, standardize
+from .masks import block_size, multiblock_masks
 from .natural import (
     BUNDLED_IMAGES,
     NATURAL_IMAGES,
@@ -20,6 +21,8 @@ __all__ = [
     "load_mnist_subset",
     "load_dataset",
     "standardize",
+    "multiblock_masks",
+    "block_size",
     "NATURAL_IMAGES",
     "BUNDLED_IMAGES",
     "load_natural_images",

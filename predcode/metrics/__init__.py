@@ -13,6 +13,7 @@ from .receptive_fields import (
     gabor_fit_fraction,
     localisation_and_orientation,
 )
+from .representations import effective_rank, linear_probe, ridge_fit
 
 __all__ = [
     "GABOR_PARAMS",
@@ -22,4 +23,7 @@ __all__ = [
     "fit_gabor",
     "gabor_fit_fraction",
     "localisation_and_orientation",
+    "effective_rank",
+    "linear_probe",
+    "ridge_fit",
 ]

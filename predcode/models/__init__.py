@@ -3,6 +3,7 @@
 from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
+from .jepa import IJEPA
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
 
@@ -19,4 +20,5 @@ __all__ = [
     "GenerativeModel",
     "make_model",
     "run_trials",
+    "IJEPA",
 ]

@@ -317,7 +317,7 @@ class Sequential(Layer):
 
 def named_params(module: Layer, prefix: str = "") -> Iterator[tuple[str, Layer, str]]:
     """Yield ``(full_name, layer, key)`` for every parameter of ``module``."""
-    if isinstance(module, Sequential):
+    if hasattr(module, "layers"):  # Sequential, or any composite listing its sub-layers
         for i, layer in enumerate(module.layers):
             yield from named_params(layer, f"{prefix}{i}.")
         return
