@@ -4,6 +4,7 @@ from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .jepa import IJEPA
+from .world_model import LatentWorldModel, PixelWorldModel
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
 
@@ -21,4 +22,6 @@ __all__ = [
     "make_model",
     "run_trials",
     "IJEPA",
+    "LatentWorldModel",
+    "PixelWorldModel",
 ]
