@@ -4,9 +4,9 @@ from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .jepa import IJEPA
-from .world_model import LatentWorldModel, PixelWorldModel
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
+from .world_model import LatentWorldModel, PixelWorldModel
 
 __all__ = [
     "PCN",

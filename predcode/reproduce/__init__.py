@@ -21,6 +21,8 @@ REPRODUCTIONS = {
     "friston-2017-tmaze": "predcode.reproduce.friston2017:run",
     "epistemic-foraging": "predcode.reproduce.aif_tasks:run_epistemic_foraging",
     "aif-gridworld": "predcode.reproduce.aif_tasks:run_gridworld",
+    "ijepa-digits": "predcode.reproduce.jepa:run",
+    "lewm-two-rooms": "predcode.reproduce.lewm:run",
 }
 
 
