@@ -225,6 +225,7 @@ def test_sigreg_gaussian_small_collapsed_large():
 
 
 def test_kernels_match_reference(fast_backend, xp):
+    """im2col, col2im, GELU and Epps–Pulley (uniform and non-uniform grids) = reference."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6))
     ref = get_kernel("jepa_im2col", "numpy")(x, 3, 2, 1)
@@ -237,12 +238,30 @@ def test_kernels_match_reference(fast_backend, xp):
     np.testing.assert_allclose(got2, ref2, atol=1e-12)
     for name, args in (("jepa_gelu", (x,)),
                        ("jepa_epps_pulley", (x.reshape(-1, 6), np.linspace(0, 3, 9),
-                                             np.linspace(1, 0.1, 9)))):
+                                             np.linspace(1, 0.1, 9))),
+                       ("jepa_epps_pulley", (x.reshape(-1, 6), np.array([0.1, 0.5, 2.0]),
+                                             np.array([1.0, 0.5, 0.2])))):
         r = get_kernel(name, "numpy")(*args)
         g = get_kernel(name, fast_backend)(*[xp.asarray(a) for a in args])
         for a, b in zip(r, g, strict=True):
             b = b.get() if hasattr(b, "get") else b
             np.testing.assert_allclose(b, a, atol=tolerance(np.float64), rtol=1e-10)
+
+
+def test_mlp_rollout_kernel_matches_reference(fast_backend, xp):
+    rng = np.random.default_rng(0)
+    d, da, h1, h2 = 5, 2, 7, 6
+    args = [rng.standard_normal(s) for s in ((9, d), (9, 4, da), (d + da, h1), (h1,), (h1, h2),
+                                              (h2,), (h2, d), (d,))]
+    ref = get_kernel("jepa_mlp_rollout", "numpy")(*args)
+    got = get_kernel("jepa_mlp_rollout", fast_backend)(*[xp.asarray(a) for a in args])
+    got = got.get() if hasattr(got, "get") else got
+    np.testing.assert_allclose(got, ref, atol=1e-10, rtol=1e-10)
+    # one step by hand: z1 = z0 + W3' gelu(W2' gelu(W1' [z0, a0] + b1) + b2) + b3
+    gelu = get_kernel("jepa_gelu", "numpy")
+    z0, A, W1, b1, W2, b2, W3, b3 = args
+    u = gelu(np.concatenate([z0, A[:, 0]], 1) @ W1 + b1)[0]
+    np.testing.assert_allclose(ref[:, 0], z0 + gelu(u @ W2 + b2)[0] @ W3 + b3, atol=1e-12)
 
 
 def test_col2im_is_adjoint_of_im2col():

@@ -153,7 +153,16 @@ def test_save_load_and_rollout(tmp_path, data):
     A = np.zeros((2, 4, 2), dtype=np.float32)
     R = m.rollout(m.encode(X), A)
     assert R.shape == (2, 4, 16)
-    np.testing.assert_allclose(R[:, 0], m.predict(m.encode(X), A[:, 0]))
+    np.testing.assert_allclose(R[:, 0], m.predict(m.encode(X), A[:, 0]), rtol=1e-5, atol=1e-6)
+    # the fused rollout kernel equals step-by-step prediction
+    A = np.random.default_rng(0).uniform(-1, 1, (2, 4, 2)).astype(np.float32)
+    z = m.encode(X)
+    steps = []
+    for h in range(4):
+        z = m.predict(z, A[:, h])
+        steps.append(z)
+    np.testing.assert_allclose(m.rollout(m.encode(X), A), np.stack(steps, 1), rtol=1e-4,
+                               atol=1e-5)
     assert m.energy(data["obs"][:3], data["actions"][:3]).shape == (3,)
 
 

@@ -105,3 +105,19 @@ def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     stat = N * ((C * C + S * S) * w[None, :]).sum(axis=1)
     grad = (2.0 * (w * t)[None, None, :] * (S[None] * c - C[None] * s)).sum(axis=2)
     return stat, grad
+
+
+@register_kernel("jepa_mlp_rollout", B)
+def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+                     b3: Any) -> Any:
+    """Batched residual-MLP rollout: cuBLAS GEMMs with the fused GELU kernel."""
+    d = z0.shape[1]
+    z = z0
+    out = cp.empty((A.shape[0], A.shape[1], d), dtype=z0.dtype)
+    c = z0.dtype.type(math.sqrt(2.0 / math.pi))
+    for h in range(A.shape[1]):
+        u = z @ W1[:d] + A[:, h] @ W1[d:] + b1
+        u = _gelu(u, c)[0] @ W2 + b2
+        z = z + _gelu(u, c)[0] @ W3 + b3
+        out[:, h] = z
+    return out

@@ -112,6 +112,55 @@ def _epps_pulley(x, t, w, uniform, stat, grad):  # pragma: no cover - compiled
             grad[n, m] = g
 
 
+@numba.njit(**_JIT)
+def _gelu1(v):  # pragma: no cover - compiled
+    return 0.5 * v * (1.0 + math.tanh(_GELU_C * (v + 0.044715 * v * v * v)))
+
+
+@numba.njit(**_JIT)
+def _mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3, out):  # pragma: no cover - compiled
+    S, H, da = A.shape
+    d = z0.shape[1]
+    n1 = W1.shape[1]
+    n2 = W2.shape[1]
+    z = np.empty(d)
+    u1 = np.empty(n1)
+    u2 = np.empty(n2)
+    for s in range(S):
+        for i in range(d):
+            z[i] = z0[s, i]
+        for h in range(H):
+            for j in range(n1):
+                acc = b1[j]
+                for i in range(d):
+                    acc += z[i] * W1[i, j]
+                for i in range(da):
+                    acc += A[s, h, i] * W1[d + i, j]
+                u1[j] = _gelu1(acc)
+            for j in range(n2):
+                acc = b2[j]
+                for i in range(n1):
+                    acc += u1[i] * W2[i, j]
+                u2[j] = _gelu1(acc)
+            for j in range(d):
+                acc = b3[j]
+                for i in range(n2):
+                    acc += u2[i] * W3[i, j]
+                z[j] += acc
+                out[s, h, j] = z[j]
+
+
+@register_kernel("jepa_mlp_rollout", B)
+def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+                     b3: Any) -> Any:
+    """Batched residual-MLP rollout, one compiled loop over samples and steps."""
+    dt = z0.dtype
+    c = [np.ascontiguousarray(a, dtype=dt) for a in (z0, A, W1, b1, W2, b2, W3, b3)]
+    out = np.empty((A.shape[0], A.shape[1], z0.shape[1]), dtype=dt)
+    _mlp_rollout(*c, out)
+    return out
+
+
 @register_kernel("jepa_im2col", B)
 def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     """Patch matrix of a k×k convolution (compiled loops)."""

@@ -29,6 +29,13 @@ r"""Reference (array-API) kernels of the JEPA / latent-world-model family.
     with quadrature nodes ``t`` (K,) and weights ``w`` (K,) that already include
     the Gaussian window. Returns ``stat`` (M,) and ``grad`` (N, M) =
     :math:`\partial T_m / \partial x_{nm}`.
+
+``jepa_mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3) -> Z``
+    Roll a residual MLP dynamics model forward for a batch of action sequences
+    (the CEM rollouts): :math:`z_{h+1} = z_h + W_3^\top \mathrm{gelu}(W_2^\top
+    \mathrm{gelu}(W_1^\top [z_h, a_h] + b_1) + b_2) + b_3` for ``z0`` (S, d) and
+    ``A`` (S, H, d_a); weights stored (n_in, n_out) as in
+    :class:`~predcode.nn.Linear`. Returns ``Z`` (S, H, d) = :math:`z_1..z_H`.
 """
 
 from __future__ import annotations
@@ -103,3 +110,19 @@ def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     stat = N * ((C * C + S * S) * w[None, :]).sum(axis=1)
     grad = (2.0 * (w * t)[None, None, :] * (S[None] * c - C[None] * s)).sum(axis=2)
     return stat, grad
+
+
+@register_kernel("jepa_mlp_rollout", B)
+def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+                     b3: Any) -> Any:
+    """Batched residual-MLP rollout (see module doc)."""
+    xp = array_namespace(z0, A)
+    d = z0.shape[1]
+    z = z0
+    out = xp.empty((A.shape[0], A.shape[1], d), dtype=z0.dtype)
+    for h in range(A.shape[1]):
+        u = z @ W1[:d] + A[:, h] @ W1[d:] + b1
+        u = jepa_gelu(u)[0] @ W2 + b2
+        z = z + jepa_gelu(u)[0] @ W3 + b3
+        out[:, h] = z
+    return out

@@ -161,9 +161,13 @@ class _TransitionModel(Model):
     def rollout(self, z0: Any, actions: Any) -> Any:
         """Predicted states (S, H, dim) from states ``z0`` (S, dim) under ``actions`` (S, H, d_a).
 
-        Batched over the ``S`` samples: one network call per horizon step.
+        Batched over the ``S`` samples: one network call per horizon step (the
+        latent model runs the whole rollout as one ``jepa_mlp_rollout`` kernel).
         """
         self._check_fitted("rollout")
+        fused = self._fused_rollout(z0, actions)
+        if fused is not None:
+            return fused
         z = z0
         out = []
         with blas_threads():
@@ -171,6 +175,9 @@ class _TransitionModel(Model):
                 z = self.predict(z, actions[:, h])
                 out.append(z)
         return self._xp.stack(out, axis=1)
+
+    def _fused_rollout(self, z0: Any, actions: Any) -> Any:
+        return None
 
     # -- persistence ------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
@@ -295,6 +302,14 @@ class LatentWorldModel(_TransitionModel):
         return self._xp.concatenate(out)
 
     infer = encode
+
+    def _fused_rollout(self, z0: Any, actions: Any) -> Any:
+        from ..backend import get_kernel
+
+        lin = [layer for layer in self.nets_["predictor"].layers if isinstance(layer, Linear)]
+        p = [x for layer in lin for x in (layer.params["W"], layer.params["b"])]
+        return get_kernel("jepa_mlp_rollout", self.backend_)(
+            z0, self._xp.asarray(actions, dtype=z0.dtype), *p)
 
     def predict(self, z: Any, a: Any) -> Any:
         """Next latents :math:`z + g_\\phi(z, a)` for latents (n, d) and actions (n, d_a)."""
