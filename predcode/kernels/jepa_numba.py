@@ -119,6 +119,7 @@ def _gelu1(v):  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3, out):  # pragma: no cover - compiled
+    # row-major weights (n_in, n_out): the inner loops run along contiguous rows
     S, H, da = A.shape
     d = z0.shape[1]
     n1 = W1.shape[1]
@@ -131,22 +132,32 @@ def _mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3, out):  # pragma: no cover - comp
             z[i] = z0[s, i]
         for h in range(H):
             for j in range(n1):
-                acc = b1[j]
-                for i in range(d):
-                    acc += z[i] * W1[i, j]
-                for i in range(da):
-                    acc += A[s, h, i] * W1[d + i, j]
-                u1[j] = _gelu1(acc)
+                u1[j] = b1[j]
+            for i in range(d):
+                zi = z[i]
+                for j in range(n1):
+                    u1[j] += zi * W1[i, j]
+            for i in range(da):
+                ai = A[s, h, i]
+                for j in range(n1):
+                    u1[j] += ai * W1[d + i, j]
+            for j in range(n1):
+                u1[j] = _gelu1(u1[j])
             for j in range(n2):
-                acc = b2[j]
-                for i in range(n1):
-                    acc += u1[i] * W2[i, j]
-                u2[j] = _gelu1(acc)
+                u2[j] = b2[j]
+            for i in range(n1):
+                ui = u1[i]
+                for j in range(n2):
+                    u2[j] += ui * W2[i, j]
+            for j in range(n2):
+                u2[j] = _gelu1(u2[j])
             for j in range(d):
-                acc = b3[j]
-                for i in range(n2):
-                    acc += u2[i] * W3[i, j]
-                z[j] += acc
+                z[j] += b3[j]
+            for i in range(n2):
+                ui = u2[i]
+                for j in range(d):
+                    z[j] += ui * W3[i, j]
+            for j in range(d):
                 out[s, h, j] = z[j]
 
 
