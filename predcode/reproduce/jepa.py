@@ -39,7 +39,7 @@ from ..models.jepa import IJEPA
 from ..models.pcn import PCN
 from ._report import claim, write_report
 
-__all__ = ["run", "compare_on_digits"]
+__all__ = ["run", "compare_on_digits", "compare_on_two_rooms"]
 
 
 def _scores(Ztr: Any, Zte: Any, ytr: Any, yte: Any) -> dict[str, float]:
@@ -85,6 +85,49 @@ def compare_on_digits(*, epochs: int = 20, max_train: int | None = None, embed_d
             "n_test": int(len(Xte)), "epochs": epochs, "embed_dim": embed_dim}
 
 
+def compare_on_two_rooms(*, epochs: int = 20, n_traj: int = 120, embed_dim: int = 32,
+                         backend: str = "auto", random_state: int = 0,
+                         verbose: bool = False) -> dict[str, Any]:
+    """Same footing on two-room frames: probe :math:`R^2` of the agent's position.
+
+    Frames of random trajectories (16×16), no actions used; JEPA (EMA and
+    SIGReg), pixel prediction and generative PC, same frames and epochs.
+    """
+    from ..envs import TwoRooms, generate_trajectories
+
+    env = TwoRooms()
+    tr = generate_trajectories(n_traj, 10, env=env, random_state=random_state)
+    te = generate_trajectories(max(n_traj // 3, 4), 10, env=env, random_state=random_state + 1)
+    Xtr, Xte = tr["obs"].reshape(-1, env.n_pixels), te["obs"].reshape(-1, env.n_pixels)
+    ptr, pte = tr["pos"].reshape(-1, 2), te["pos"].reshape(-1, 2)
+    mu, sd = Xtr.mean(), Xtr.std()
+    Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+
+    def score(Ztr: Any, Zte: Any) -> dict[str, float]:
+        Ztr, Zte = to_numpy(Ztr), to_numpy(Zte)
+        return {"probe_r2_position": linear_probe(Ztr, ptr, Zte, pte, task="regression"),
+                "effective_rank": effective_rank(Zte), "dim": int(Ztr.shape[1])}
+
+    res: dict[str, Any] = {"pixels": {"pooled": score(Xtr, Xte), "wall_time_s": 0.0}}
+    common = dict(image_shape=(env.size, env.size), patch=2, epochs=epochs,
+                  embed_dim=embed_dim, backend=backend, random_state=random_state,
+                  verbose=verbose)
+    for name, kw in {"jepa-ema": dict(collapse="ema"), "jepa-sigreg": dict(collapse="sigreg"),
+                     "pixel-pred": dict(predict="pixels")}.items():
+        t0 = time.perf_counter()
+        m = IJEPA(**{**common, **kw}).fit(Xtr)
+        wall = time.perf_counter() - t0
+        res[name] = {"pooled": score(m.infer(Xtr, pool="mean"), m.infer(Xte, pool="mean")),
+                     "patch_map": score(m.infer(Xtr), m.infer(Xte)), "wall_time_s": wall}
+    t0 = time.perf_counter()
+    pc = PCN(sizes=(embed_dim, 128, env.n_pixels), mode="generative", epochs=epochs, T=20,
+             gamma=0.1, lr=0.05, backend=backend, random_state=random_state).fit(Xtr)
+    res["pc"] = {"pooled": score(pc.infer(Xtr), pc.infer(Xte)),
+                 "wall_time_s": time.perf_counter() - t0}
+    return {"results": res, "n_train": int(len(Xtr)), "n_test": int(len(Xte)),
+            "epochs": epochs}
+
+
 def _plot(r: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -115,6 +158,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     t0 = time.perf_counter()
     r = compare_on_digits(epochs=2 if quick else 20, max_train=300 if quick else None,
                           backend=backend, verbose=verbose)
+    rooms = compare_on_two_rooms(epochs=2 if quick else 10, n_traj=20 if quick else 120,
+                                 backend=backend, verbose=verbose)
     res = r["results"]
     lat, pix = res["jepa-ema"]["pooled"]["probe_accuracy"], res["pixel-pred"]["pooled"][
         "probe_accuracy"]
@@ -140,14 +185,22 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                f"{v['patch_map']['dim']}-d)" if "patch_map" in v else "")
             + f", effective rank {v['pooled']['effective_rank']:.1f}, s.d. "
               f"{v['pooled']['std']:.3f}, {v['wall_time_s']:.1f} s" for n, v in res.items()]
+    rows += [f"two rooms, {n}: probe R^2 of position {v['pooled']['probe_r2_position']:.2f} "
+             f"(pooled, {v['pooled']['dim']}-d)"
+             + (f", {v['patch_map']['probe_r2_position']:.2f} (patch map)"
+                if "patch_map" in v else "")
+             + f", effective rank {v['pooled']['effective_rank']:.1f}, "
+               f"{v['wall_time_s']:.1f} s" for n, v in rooms["results"].items()]
     report = {"paper": "Assran et al. 2023 (I-JEPA); Balestriero & LeCun 2025 (LeJEPA)",
               "quick": quick, "backend": resolve_backend(backend), "claims": claims, **r,
+              "two_rooms": rooms,
               "wall_time_s": time.perf_counter() - t0, "machine": machine_info()}
     _plot(r, out / "jepa_vs_pc.png")
     write_report(out, report, "JEPA vs predictive coding vs pixel prediction on digits",
                  ["jepa_vs_pc.png"], notes=[
                      f"Same data ({r['n_train']} train / {r['n_test']} test images), "
-                     f"{r['epochs']} epochs each, no labels in training.", *rows,
+                     f"{r['epochs']} epochs each, no labels in training; two-room frames: "
+                     f"{rooms['n_train']} / {rooms['n_test']}, {rooms['epochs']} epochs.", *rows,
                      "Pooled = mean over patch positions (JEPA) or the latent cause (PC); the "
                      "patch map keeps every position (a much larger probe input).",
                      "Toy scale: conv encoders on 8x8 images, not ViTs on ImageNet; read the "
