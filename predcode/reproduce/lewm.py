@@ -147,6 +147,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     n_traj, epochs, episodes = (60, 2, 4) if quick else (300, 15, 50)
     # the pixel planner costs ~50x more per decision: fewer episodes (said in the report)
     pixel_episodes, max_steps = (2, 10) if quick else (20, 40)
+    pixel_max_steps = 4 if quick else max_steps
     train = generate_trajectories(n_traj, 20, env=env, random_state=0)
     test = generate_trajectories(50 if not quick else 10, 20, env=env, random_state=1)
     common = {"epochs": epochs, "backend": backend, "random_state": 0, "verbose": verbose}
@@ -167,7 +168,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
         "latent": evaluate_planner(lambda g: latent_cost(lat, env, g), env, episodes,
                                    max_steps=max_steps),
         "pixel": evaluate_planner(lambda g: pixel_cost(pix, env, g), env, pixel_episodes,
-                                  max_steps=max_steps),
+                                  max_steps=pixel_max_steps),
     }
     ratio = planning["pixel"]["median_decision_s"] / max(planning["latent"]["median_decision_s"],
                                                          1e-12)
