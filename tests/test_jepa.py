@@ -198,3 +198,17 @@ def test_bad_inputs_raise():
         _tiny().infer(X)
     with pytest.raises((ValidationError, BackendError)):
         _tiny(backend="tpu").fit(X)
+
+
+@pytest.mark.parametrize("collapse", ["ema", "sigreg"])
+def test_backends_agree(backend, collapse):
+    """Training on every backend (numba kernels, CuPy on a GPU) matches numpy (float64)."""
+    from predcode.backend import get_namespace, to_numpy
+
+    X = np.random.default_rng(0).standard_normal((12, 16))
+    ref = _tiny(collapse=collapse, epochs=2).fit(X)
+    m = _tiny(collapse=collapse, epochs=2, backend=backend).fit(
+        get_namespace(backend).asarray(X))
+    np.testing.assert_allclose(to_numpy(m.infer(get_namespace(backend).asarray(X))),
+                               ref.infer(X), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(m.history_["loss"], ref.history_["loss"], rtol=1e-8)

@@ -177,3 +177,22 @@ def test_bad_inputs_raise(data):
         TwoRooms(door=(0.7, 0.3))
     with pytest.raises(ValidationError, match="cost must return"):
         CEM(samples=10, elites=2).plan(lambda A: np.zeros(3))
+
+
+def test_world_model_backends_agree(backend):
+    """The latent world model trains to the same numbers on every backend (float64)."""
+    from predcode.backend import get_namespace, to_numpy
+
+    xp = get_namespace(backend)
+    d = generate_trajectories(4, 5, env=TwoRooms(size=8), random_state=0, dtype=np.float64)
+    kw = dict(image_shape=(8, 8), latent_dim=4, channels=3, hidden=6, epochs=2,
+              batch_size=8, dtype="float64", random_state=0)
+    ref = LatentWorldModel(backend="numpy", **kw).fit(d["obs"], d["actions"])
+    m = LatentWorldModel(backend=backend, **kw).fit(xp.asarray(d["obs"]),
+                                                    xp.asarray(d["actions"]))
+    X = d["obs"][:, 0]
+    np.testing.assert_allclose(to_numpy(m.encode(xp.asarray(X))), ref.encode(X), rtol=1e-7,
+                               atol=1e-9)
+    A = np.random.default_rng(1).uniform(-1, 1, (4, 3, 2))
+    np.testing.assert_allclose(to_numpy(m.rollout(m.encode(xp.asarray(X)), xp.asarray(A))),
+                               ref.rollout(ref.encode(X), A), rtol=1e-7, atol=1e-9)

@@ -48,11 +48,11 @@ CEM_SETTINGS = {"horizon": 8, "samples": 128, "iterations": 3, "elites": 16}
 
 def latent_cost(model: Any, env: TwoRooms, goal: np.ndarray):
     """``make_cost(state)`` for CEM through a latent (or pixel) model's rollouts."""
-    dt = model.dtype_
-    zg = model.encode(env.render(goal[None]).astype(dt))
+    dt, xp = model.dtype_, model._xp
+    zg = model.encode(xp.asarray(env.render(goal[None]).astype(dt)))
 
     def make(state: np.ndarray):
-        z0 = model.encode(env.render(state[None]).astype(dt))
+        z0 = model.encode(xp.asarray(env.render(state[None]).astype(dt)))
 
         def cost(A: np.ndarray) -> np.ndarray:
             Z = model.rollout(model._xp.repeat(z0, A.shape[0], axis=0),
