@@ -174,12 +174,15 @@ def test_pixel_baseline_learns_and_energy(digits):
 
 def test_save_load_roundtrip(tmp_path):
     X = np.random.default_rng(0).standard_normal((8, 16))
-    m = _tiny(collapse="ema").fit(X)
+    m = _tiny(collapse="sigreg").fit(X)
     path = m.save(tmp_path / "jepa")
     m2 = IJEPA.load(path)
     np.testing.assert_allclose(m2.infer(X), m.infer(X))
-    m2.partial_fit(X)  # continues training
+    m2.partial_fit(X)  # continues training at the constant rate lr
     assert len(m2.history_["loss"]) == 2
+    assert not np.allclose(m2.infer(X), m.infer(X))
+    m3 = IJEPA.load(_tiny(collapse="ema").fit(X).save(tmp_path / "ema"))
+    assert m3.target_encoder_ is not m3.encoder_
 
 
 def test_bad_inputs_raise():

@@ -164,6 +164,10 @@ def test_save_load_and_rollout(tmp_path, data):
     np.testing.assert_allclose(m.rollout(m.encode(X), A), np.stack(steps, 1), rtol=1e-4,
                                atol=1e-5)
     assert m.energy(data["obs"][:3], data["actions"][:3]).shape == (3,)
+    before = m2.encode(X).copy()
+    m2.partial_fit(data["obs"], data["actions"])  # after load: constant-rate training
+    assert not np.allclose(m2.encode(X), before)
+    assert len(m2.history_["loss"]) == 2
 
 
 def test_bad_inputs_raise(data):

@@ -439,8 +439,11 @@ class IJEPA(Model):
 
                 raise DivergenceError(f"IJEPA.fit: the loss became {loss} at step {self.step_}; "
                                       f"lower lr (now {self.lr}).")
-            lr = warmup_cosine(self.step_, self.total_steps_, base=self.lr,
-                               warmup=int(self.warmup * self.total_steps_), final=0.0)
+            if self.step_ < self.total_steps_:
+                lr = warmup_cosine(self.step_, self.total_steps_, base=self.lr,
+                                   warmup=int(self.warmup * self.total_steps_), final=0.0)
+            else:  # partial_fit beyond the schedule: constant rate
+                lr = self.lr
             self.optimizer_.step(lr)
             if self.uses_ema:
                 self._ema_update(self._momentum())
@@ -481,7 +484,11 @@ class IJEPA(Model):
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> IJEPA:
-        """One more pass over ``X`` (the schedules stay at their end values)."""
+        """One more pass over ``X`` at the constant learning rate ``lr``.
+
+        The EMA momentum stays at its end value (1 by default: the target
+        encoder is then frozen).
+        """
         if not self._is_fitted():
             return self._first_partial(X)
         with self._all_or_nothing(), blas_threads():
@@ -546,5 +553,5 @@ class IJEPA(Model):
         self.rng_ = check_random_state(self.random_state)
         self.optimizer_ = AdamW([self.encoder_, self.predictor_], lr=self.lr,
                                 weight_decay=self.weight_decay)
-        self.step_, self.total_steps_ = 0, 1
+        self.step_, self.total_steps_ = 0, 0
 

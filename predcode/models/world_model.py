@@ -109,10 +109,7 @@ class _TransitionModel(Model):
             self.nets_ = self._build(self.rng_)
             self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
                                     weight_decay=self.weight_decay)
-            o0 = obs[:, :-1].reshape(-1, obs.shape[2])
-            o1 = obs[:, 1:].reshape(-1, obs.shape[2])
-            a = actions.reshape(-1, actions.shape[2])
-            n = o0.shape[0]
+            n = obs.shape[0] * (obs.shape[1] - 1)
             self.step_ = 0
             self.total_steps_ = max(self.epochs * math.ceil(n / self.batch_size), 1)
             self.history_ = {"loss": [], "reg": [], "wall_time_s": []}
@@ -123,29 +120,55 @@ class _TransitionModel(Model):
 
                 it = tqdm(it, desc=self._owner)
             for _ in it:
-                t0 = time.perf_counter()
-                order = self.rng_.permutation(n)
-                losses, regs = [], []
-                for s in range(0, n, self.batch_size):
-                    idx = self._xp.asarray(order[s:s + self.batch_size])
-                    if len(idx) < 2:
-                        continue
-                    for net in self.nets_.values():
-                        zero_grad(net)
-                    loss, reg = self._step_loss(o0[idx], a[idx], o1[idx], learn=True)
-                    if not (math.isfinite(loss) and math.isfinite(reg)):
-                        raise DivergenceError(f"{self._owner}.fit: loss {loss} at step "
-                                              f"{self.step_}; lower lr (now {self.lr}).")
-                    self.optimizer_.step(warmup_cosine(
-                        self.step_, self.total_steps_, base=self.lr,
-                        warmup=int(self.warmup * self.total_steps_)))
-                    self.step_ += 1
-                    losses.append(loss)
-                    regs.append(reg)
-                self.history_["loss"].append(float(np.mean(losses)))
-                self.history_["reg"].append(float(np.mean(regs)))
-                self.history_["wall_time_s"].append(time.perf_counter() - t0)
+                self._epoch(obs, actions)
         return self
+
+    def partial_fit(self, obs: Any, actions: Any) -> _TransitionModel:
+        """One more pass over the transitions, at the constant learning rate ``lr``."""
+        if not self._is_fitted():
+            epochs = self.epochs
+            self.epochs = 1
+            try:
+                return self.fit(obs, actions)
+            finally:
+                self.epochs = epochs
+        with self._all_or_nothing(), blas_threads():
+            obs, actions = self._check_data(obs, actions, "partial_fit")
+            if actions.shape[2] != self.action_dim_:
+                raise ValidationError(
+                    f"{self._owner}.partial_fit: the model was fitted on {self.action_dim_}-d "
+                    f"actions, got {actions.shape[2]}-d.")
+            self._epoch(obs, actions)
+        return self
+
+    def _epoch(self, obs: Any, actions: Any) -> None:
+        o0 = obs[:, :-1].reshape(-1, obs.shape[2])
+        o1 = obs[:, 1:].reshape(-1, obs.shape[2])
+        a = actions.reshape(-1, actions.shape[2])
+        n = o0.shape[0]
+        t0 = time.perf_counter()
+        order = self.rng_.permutation(n)
+        losses, regs = [], []
+        for s in range(0, n, self.batch_size):
+            idx = self._xp.asarray(order[s:s + self.batch_size])
+            if len(idx) < 2:
+                continue
+            for net in self.nets_.values():
+                zero_grad(net)
+            loss, reg = self._step_loss(o0[idx], a[idx], o1[idx], learn=True)
+            if not (math.isfinite(loss) and math.isfinite(reg)):
+                raise DivergenceError(f"{self._owner}.fit: loss {loss} at step "
+                                      f"{self.step_}; lower lr (now {self.lr}).")
+            lr = (warmup_cosine(self.step_, self.total_steps_, base=self.lr,
+                                warmup=int(self.warmup * self.total_steps_))
+                  if self.step_ < self.total_steps_ else self.lr)
+            self.optimizer_.step(lr)
+            self.step_ += 1
+            losses.append(loss)
+            regs.append(reg)
+        self.history_["loss"].append(float(np.mean(losses)))
+        self.history_["reg"].append(float(np.mean(regs)))
+        self.history_["wall_time_s"].append(time.perf_counter() - t0)
 
     def energy(self, obs: Any, actions: Any) -> Any:
         """Per-trajectory mean one-step prediction error (latent or pixel), shape (n_traj,)."""
@@ -197,6 +220,10 @@ class _TransitionModel(Model):
             for name, layer, key in named_params(net):
                 layer.params[key][...] = self._xp.asarray(state[f"{m}/{name}"])
         self.n_features_in_ = self.hw_[0] * self.hw_[1]
+        self.rng_ = check_random_state(self.random_state)
+        self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
+                                weight_decay=self.weight_decay)
+        self.step_, self.total_steps_ = 0, 0
 
 
 class LatentWorldModel(_TransitionModel):
