@@ -72,7 +72,7 @@ class _TransitionModel(Model):
     def _validate_common(self) -> None:
         o = self._owner
         self.hw_ = check_pair(self.image_shape, "image_shape", o)
-        for name in ("epochs", "batch_size", "channels", "hidden"):
+        for name in ("epochs", "batch_size", "channels", "hidden", "action_dim"):
             check_int(getattr(self, name), name, o)
         check_param(self.lr, "lr", o, low=0.0)
         check_param(self.warmup, "warmup", o, low=0.0, high=1.0, low_inclusive=True)
@@ -89,10 +89,12 @@ class _TransitionModel(Model):
         if obs.shape[2] != P:
             raise ValidationError(f"{o}: obs must be (n_traj, T+1, {P}) flattened "
                                   f"{self.hw_[0]}x{self.hw_[1]} images, got {tuple(obs.shape)}.")
-        if actions.shape[:2] != (obs.shape[0], obs.shape[1] - 1):
+        if actions.shape[:2] != (obs.shape[0], obs.shape[1] - 1) or (
+                actions.shape[2] != self.action_dim):
             raise ValidationError(
                 f"{o}: actions must be (n_traj, T, action_dim) with T = obs.shape[1] - 1 = "
-                f"{obs.shape[1] - 1}, got {tuple(actions.shape)} for obs {tuple(obs.shape)}.")
+                f"{obs.shape[1] - 1} and action_dim = {self.action_dim}, got "
+                f"{tuple(actions.shape)} for obs {tuple(obs.shape)}.")
         return obs, actions
 
     def _images(self, X: Any) -> Any:
@@ -105,7 +107,7 @@ class _TransitionModel(Model):
         with self._all_or_nothing(), blas_threads():
             obs, actions = self._check_data(obs, actions, "fit")
             self.rng_ = check_random_state(self.random_state, owner=self._owner)
-            self.action_dim_ = int(actions.shape[2])
+            self.action_dim_ = self.action_dim
             self.nets_ = self._build(self.rng_)
             self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
                                     weight_decay=self.weight_decay)
@@ -134,10 +136,6 @@ class _TransitionModel(Model):
                 self.epochs = epochs
         with self._all_or_nothing(), blas_threads():
             obs, actions = self._check_data(obs, actions, "partial_fit")
-            if actions.shape[2] != self.action_dim_:
-                raise ValidationError(
-                    f"{self._owner}.partial_fit: the model was fitted on {self.action_dim_}-d "
-                    f"actions, got {actions.shape[2]}-d.")
             self._epoch(obs, actions)
         return self
 
@@ -209,12 +207,13 @@ class _TransitionModel(Model):
 
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
         self._validate()
-        self.action_dim_ = 2
+        self.action_dim_ = self.action_dim
         nets = self._build(np.random.default_rng(0))
         return {f"{m}/{name}": layer.params[key].shape
                 for m, net in nets.items() for name, layer, key in named_params(net)}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.action_dim_ = self.action_dim
         self.nets_ = self._build(np.random.default_rng(0))
         for m, net in self.nets_.items():
             for name, layer, key in named_params(net):
@@ -237,6 +236,8 @@ class LatentWorldModel(_TransitionModel):
         Dimension :math:`d` of :math:`z`.
     channels, hidden : int
         Encoder channels; predictor width.
+    action_dim : int
+        Dimension of the actions (2 in the two-room world).
     sigreg_weight : float
         :math:`\lambda`.
     sigreg_directions : int
@@ -257,7 +258,8 @@ class LatentWorldModel(_TransitionModel):
     _owner = "LatentWorldModel"
 
     def __init__(self, image_shape=(16, 16), *, latent_dim: int = 16, channels: int = 16,
-                 hidden: int = 128, sigreg_weight: float = 0.1, sigreg_directions: int = 32,
+                 hidden: int = 128, action_dim: int = 2, sigreg_weight: float = 0.1,
+                 sigreg_directions: int = 32,
                  epochs: int = 20, batch_size: int = 128, lr: float = 2e-3, warmup: float = 0.05,
                  weight_decay: float = 1e-3, dtype: str = "float32", backend: str = "auto",
                  random_state=None, verbose: bool = False):
@@ -265,6 +267,7 @@ class LatentWorldModel(_TransitionModel):
         self.latent_dim = latent_dim
         self.channels = channels
         self.hidden = hidden
+        self.action_dim = action_dim
         self.sigreg_weight = sigreg_weight
         self.sigreg_directions = sigreg_directions
         self.epochs = epochs
@@ -354,12 +357,14 @@ class PixelWorldModel(_TransitionModel):
     _owner = "PixelWorldModel"
 
     def __init__(self, image_shape=(16, 16), *, channels: int = 16, hidden: int = 1,
-                 epochs: int = 20, batch_size: int = 128, lr: float = 2e-3, warmup: float = 0.05,
+                 action_dim: int = 2, epochs: int = 20, batch_size: int = 128,
+                 lr: float = 2e-3, warmup: float = 0.05,
                  weight_decay: float = 1e-3, dtype: str = "float32", backend: str = "auto",
                  random_state=None, verbose: bool = False):
         self.image_shape = image_shape
         self.channels = channels
         self.hidden = hidden
+        self.action_dim = action_dim
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
