@@ -88,12 +88,12 @@ def test_cem_with_true_dynamics_reaches_goals(cross):
     assert wins >= (9 if not cross else 7), wins
 
 
-def _fd_check(model, o0, a, o1):
+def _fd_check(model, O, A):
     def total():
         for net in model.nets_.values():
             zero_grad(net)
         model.rng_ = np.random.default_rng(5)
-        loss, reg = model._step_loss(o0, a, o1, learn=True)
+        loss, reg = model._step_loss(O, A, learn=True)
         return loss + getattr(model, "sigreg_weight", 0.0) * reg
 
     total()
@@ -114,16 +114,17 @@ def _fd_check(model, o0, a, o1):
                                                                abs=1e-9), name
 
 
-@pytest.mark.parametrize("cls", [LatentWorldModel, PixelWorldModel])
-def test_world_model_gradients_match_finite_differences(cls):
+@pytest.mark.parametrize("cls,K", [(LatentWorldModel, 1), (LatentWorldModel, 3),
+                                   (PixelWorldModel, 1)])
+def test_world_model_gradients_match_finite_differences(cls, K):
+    """Includes backprop through a 3-step latent rollout (``rollout_steps=3``)."""
     d = generate_trajectories(3, 3, env=TwoRooms(size=8), random_state=0, dtype=np.float64)
     kw = dict(image_shape=(8, 8), channels=3, hidden=5, epochs=1, dtype="float64",
               backend="numpy", random_state=0)
     if cls is LatentWorldModel:
-        kw.update(latent_dim=4, sigreg_directions=3, sigreg_weight=0.5)
+        kw.update(latent_dim=4, sigreg_directions=3, sigreg_weight=0.5, rollout_steps=K)
     m = cls(**kw).fit(d["obs"], d["actions"])
-    o0 = d["obs"][:, 0]
-    _fd_check(m, o0, d["actions"][:, 0], d["obs"][:, 1])
+    _fd_check(m, d["obs"][:, :K + 1], d["actions"][:, :K])
 
 
 @pytest.fixture(scope="module")

@@ -83,9 +83,9 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
                                          backend=backend, random_state=0),
               "pixel": PixelWorldModel(epochs=1, batch_size=batch, backend=backend,
                                        random_state=0)}
-    o0 = data["obs"][:, :-1].reshape(-1, env.n_pixels)[:batch]
-    o1 = data["obs"][:, 1:].reshape(-1, env.n_pixels)[:batch]
-    a = data["actions"].reshape(-1, 2)[:batch]
+    O = np.stack([data["obs"][:, :-1].reshape(-1, env.n_pixels),
+                  data["obs"][:, 1:].reshape(-1, env.n_pixels)], axis=1)[:batch]
+    A = data["actions"].reshape(-1, 1, 2)[:batch]
     from ..reproduce.lewm import CEM_SETTINGS, latent_cost
 
     for name, m in models.items():
@@ -96,7 +96,7 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
             with blas_threads():
                 for net in m.nets_.values():
                     zero_grad(net)
-                m._step_loss(xp.asarray(o0), xp.asarray(a), xp.asarray(o1), learn=True)
+                m._step_loss(xp.asarray(O), xp.asarray(A), learn=True)
                 m.optimizer_.step(1e-4)
 
         cases[f"{name}_wm_step"] = _time(wm_step, backend, repeats, min_time)

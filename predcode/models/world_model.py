@@ -111,7 +111,7 @@ class _TransitionModel(Model):
             self.nets_ = self._build(self.rng_)
             self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
                                     weight_decay=self.weight_decay)
-            n = obs.shape[0] * (obs.shape[1] - 1)
+            n = obs.shape[0] * (obs.shape[1] - getattr(self, "rollout_steps", 1))
             self.step_ = 0
             self.total_steps_ = max(self.epochs * math.ceil(n / self.batch_size), 1)
             self.history_ = {"loss": [], "reg": [], "wall_time_s": []}
@@ -139,11 +139,21 @@ class _TransitionModel(Model):
             self._epoch(obs, actions)
         return self
 
+    def _windows(self, obs: Any, actions: Any) -> tuple[Any, Any]:
+        """All windows of K+1 frames and K actions (K = ``rollout_steps``, 1 by default)."""
+        K = getattr(self, "rollout_steps", 1)
+        T = actions.shape[1]
+        if K > T:
+            raise ValidationError(f"{self._owner}.rollout_steps={K} exceeds the trajectory "
+                                  f"length T={T}.")
+        xp = self._xp
+        O = xp.concatenate([obs[:, t:t + K + 1] for t in range(T - K + 1)])
+        A = xp.concatenate([actions[:, t:t + K] for t in range(T - K + 1)])
+        return O, A
+
     def _epoch(self, obs: Any, actions: Any) -> None:
-        o0 = obs[:, :-1].reshape(-1, obs.shape[2])
-        o1 = obs[:, 1:].reshape(-1, obs.shape[2])
-        a = actions.reshape(-1, actions.shape[2])
-        n = o0.shape[0]
+        O, A = self._windows(obs, actions)
+        n = O.shape[0]
         t0 = time.perf_counter()
         order = self.rng_.permutation(n)
         losses, regs = [], []
@@ -153,7 +163,7 @@ class _TransitionModel(Model):
                 continue
             for net in self.nets_.values():
                 zero_grad(net)
-            loss, reg = self._step_loss(o0[idx], a[idx], o1[idx], learn=True)
+            loss, reg = self._step_loss(O[idx], A[idx], learn=True)
             if not (math.isfinite(loss) and math.isfinite(reg)):
                 raise DivergenceError(f"{self._owner}.fit: loss {loss} at step "
                                       f"{self.step_}; lower lr (now {self.lr}).")
@@ -242,6 +252,9 @@ class LatentWorldModel(_TransitionModel):
         :math:`\lambda`.
     sigreg_directions : int
         Random directions per SIGReg evaluation.
+    rollout_steps : int
+        Train on K-step latent rollouts from the first frame of each window
+        (1: teacher-forced one-step prediction, LeWM's loss).
     epochs, batch_size, lr, warmup, weight_decay
         AdamW training (warm-up fraction, cosine decay).
     dtype, backend, random_state, verbose
@@ -259,7 +272,7 @@ class LatentWorldModel(_TransitionModel):
 
     def __init__(self, image_shape=(16, 16), *, latent_dim: int = 16, channels: int = 16,
                  hidden: int = 128, action_dim: int = 2, sigreg_weight: float = 0.1,
-                 sigreg_directions: int = 32,
+                 sigreg_directions: int = 32, rollout_steps: int = 1,
                  epochs: int = 20, batch_size: int = 128, lr: float = 2e-3, warmup: float = 0.05,
                  weight_decay: float = 1e-3, dtype: str = "float32", backend: str = "auto",
                  random_state=None, verbose: bool = False):
@@ -270,6 +283,7 @@ class LatentWorldModel(_TransitionModel):
         self.action_dim = action_dim
         self.sigreg_weight = sigreg_weight
         self.sigreg_directions = sigreg_directions
+        self.rollout_steps = rollout_steps
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -285,6 +299,7 @@ class LatentWorldModel(_TransitionModel):
         o = self._owner
         check_int(self.latent_dim, "latent_dim", o)
         check_int(self.sigreg_directions, "sigreg_directions", o)
+        check_int(self.rollout_steps, "rollout_steps", o)
         check_param(self.sigreg_weight, "sigreg_weight", o, low=0.0, low_inclusive=True)
 
     def _build(self, rng: np.random.Generator) -> dict[str, Layer]:
@@ -300,23 +315,42 @@ class LatentWorldModel(_TransitionModel):
                           Linear(h, h, **kw), GELU(backend=self.backend_), Linear(h, d, **kw))
         return {"encoder": enc, "predictor": pred}
 
-    def _step_loss(self, o0: Any, a: Any, o1: Any, learn: bool) -> tuple[float, float]:
+    def _step_loss(self, O: Any, A: Any, learn: bool) -> tuple[float, float]:
+        r"""Loss on windows ``O`` (B, K+1, H·W), ``A`` (B, K, d_a); gradients into the nets.
+
+        With ``rollout_steps`` K > 1 the predictor is rolled out from
+        :math:`z_0` (:math:`\hat z_{k+1} = \hat z_k + g(\hat z_k, a_k)`) and the
+        error is averaged over the K steps; the backward pass runs through time,
+        re-running each step's forward pass to refresh the layer caches.
+        """
         xp = self._xp
-        B = o0.shape[0]
-        d = self.latent_dim
+        B, K1 = O.shape[0], O.shape[1]
+        K, d = K1 - 1, self.latent_dim
         enc, pred = self.nets_["encoder"], self.nets_["predictor"]
-        Z = enc.forward(self._images(xp.concatenate([o0, o1])))
-        z0, z1 = Z[:B], Z[B:]
-        zp = z0 + pred.forward(xp.concatenate([z0, a], axis=1))
-        diff = zp - z1
-        loss = float((diff * diff).mean())
-        g = (2.0 / (B * d)) * diff
-        gz0 = g + pred.backward(g)[:, :d]
-        gZ = xp.concatenate([gz0, -g])
+        Z = enc.forward(self._images(O.reshape(B * K1, -1))).reshape(B, K1, d)
+        zh, inputs, diffs = Z[:, 0], [], []
+        for k in range(K):
+            u = xp.concatenate([zh, A[:, k]], axis=1)
+            inputs.append(u)
+            zh = zh + pred.forward(u)
+            diffs.append(zh - Z[:, k + 1])
+        scale = 2.0 / (B * d * K)
+        loss = float(sum((df * df).sum() for df in diffs)) / (B * d * K)
+        gZ = xp.zeros_like(Z)
+        carry = xp.zeros_like(zh)
+        for k in reversed(range(K)):
+            g = scale * diffs[k]
+            gZ[:, k + 1] -= g
+            g = g + carry
+            if k < K - 1:
+                pred.forward(inputs[k])  # recompute: the layers cache one forward pass
+            carry = g + pred.backward(g)[:, :d]
+        gZ[:, 0] += carry
+        gZ = gZ.reshape(B * K1, d)
         reg = 0.0
         if self.sigreg_weight > 0:
-            reg, gs = sigreg(Z, n_directions=self.sigreg_directions, random_state=self.rng_,
-                             backend=self.backend_)
+            reg, gs = sigreg(Z.reshape(B * K1, d), n_directions=self.sigreg_directions,
+                             random_state=self.rng_, backend=self.backend_)
             gZ = gZ + self.sigreg_weight * gs
         enc.backward(gZ)
         return loss, reg
@@ -393,7 +427,8 @@ class PixelWorldModel(_TransitionModel):
                                  (img.shape[0], a.shape[1]) + tuple(self.hw_))
         return xp.concatenate([img, planes], axis=1)
 
-    def _step_loss(self, o0: Any, a: Any, o1: Any, learn: bool) -> tuple[float, float]:
+    def _step_loss(self, O: Any, A: Any, learn: bool) -> tuple[float, float]:
+        o0, a, o1 = O[:, 0], A[:, 0], O[:, 1]
         net = self.nets_["predictor"]
         op = o0 + net.forward(self._input(o0, a)).reshape(o0.shape)
         diff = op - o1
