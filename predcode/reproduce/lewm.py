@@ -5,9 +5,10 @@ What is run (all seeded, offline):
 1. Random exploratory trajectories of :class:`~predcode.envs.TwoRooms` rendered
    as 16×16 images.
 2. A :class:`~predcode.models.LatentWorldModel` (encoder → 8-d latent,
-   action-conditioned predictor, loss = next-latent MSE + λ·SIGReg, no EMA, no
-   stop-gradient) and a :class:`~predcode.models.PixelWorldModel` (a CNN
-   predicting the next image), same data, same epochs.
+   action-conditioned predictor, loss = latent prediction MSE along 8-step
+   rollouts + λ·SIGReg, no EMA, no stop-gradient) and a
+   :class:`~predcode.models.PixelWorldModel` (a CNN predicting the next image),
+   same data, same epochs.
 3. Goal-reaching by receding-horizon CEM (:mod:`predcode.planning`) with the
    *same* CEM settings through (a) the latent model, cost
    :math:`\sum_h \lVert \hat z_h - z_\text{goal}\rVert^2`; (b) the pixel model,
@@ -44,6 +45,9 @@ __all__ = ["run", "latent_cost", "pixel_cost", "true_cost", "evaluate_planner"]
 
 #: CEM settings shared by every planner of the reproduction.
 CEM_SETTINGS = {"horizon": 8, "samples": 128, "iterations": 3, "elites": 16}
+#: The latent model is trained on rollouts as long as the planning horizon (one-step
+#: teacher forcing reached the other room in 8 % of episodes, 8-step rollouts 27 %).
+ROLLOUT_STEPS = 8
 
 
 def latent_cost(model: Any, env: TwoRooms, goal: np.ndarray):
@@ -152,7 +156,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     test = generate_trajectories(50 if not quick else 10, 20, env=env, random_state=1)
     common = {"epochs": epochs, "backend": backend, "random_state": 0, "verbose": verbose}
     t0 = time.perf_counter()
-    lat = LatentWorldModel(latent_dim=8, sigreg_weight=0.05, **common).fit(
+    lat = LatentWorldModel(latent_dim=8, sigreg_weight=0.05, rollout_steps=ROLLOUT_STEPS,
+                           **common).fit(
         train["obs"], train["actions"])
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -204,7 +209,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
         "settings": {"n_traj": n_traj, "T": 20, "epochs": epochs, "episodes": episodes,
                      "pixel_episodes": pixel_episodes, "cem": CEM_SETTINGS,
                      "max_steps": max_steps, "tol": 0.1, "latent_dim": 8,
-                     "sigreg_weight": 0.05},
+                     "sigreg_weight": 0.05, "rollout_steps": ROLLOUT_STEPS},
         "training": {"latent": {**lat.history_, "wall_time_s": t_lat},
                      "pixel": {**pix.history_, "wall_time_s": t_pix}},
         "probe_r2_position": r2, "effective_rank": effective_rank(Zte),
