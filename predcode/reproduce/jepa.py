@@ -203,6 +203,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                      f"{rooms['n_train']} / {rooms['n_test']}, {rooms['epochs']} epochs.", *rows,
                      "Pooled = mean over patch positions (JEPA) or the latent cause (PC); the "
                      "patch map keeps every position (a much larger probe input).",
+                     f"Backend: {resolve_backend(backend)} (numba kernels for im2col, GELU, "
+                     "SIGReg and the CEM rollouts where it resolves to numba).",
                      "Toy scale: conv encoders on 8x8 images, not ViTs on ImageNet; read the "
                      "paper column as the direction of the effect, not its size."])
     return report

@@ -232,6 +232,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                      f"%, latent {100 * L['success']:.0f} / {100 * L['success_same_room']:.0f} / "
                      f"{100 * L['success_other_room']:.0f} %, pixel {100 * P['success']:.0f} / "
                      f"{100 * P['success_same_room']:.0f} / {100 * P['success_other_room']:.0f} %.",
+                     f"Backend: {resolve_backend(backend)} (numba kernels for im2col, GELU, "
+                     "SIGReg and the CEM rollouts where it resolves to numba).",
                      "The latent and pixel costs are distances to the goal's encoding: they "
                      "point through the wall, so reaching the other room needs the model's "
                      "rollouts to find the door within the horizon."])
