@@ -119,7 +119,7 @@ def _plot(rep: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
     h = rep["training"]
-    ax[0].plot(h["latent"]["loss"], label="latent: next-latent MSE")
+    ax[0].plot(h["latent"]["loss"], label="latent: prediction MSE (rollouts)")
     ax[0].plot(h["latent"]["reg"], label="latent: SIGReg")
     ax[0].plot(h["pixel"]["loss"], label="pixel: next-image MSE")
     ax[0].set_yscale("log")
