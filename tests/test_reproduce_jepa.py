@@ -36,3 +36,18 @@ def test_quick_reproduction_writes_report(name, tmp_path):
 def test_full_reproduction(name, tmp_path):
     report = get_reproduction(name)(tmp_path, verbose=False)
     assert report["claims"]
+
+
+def test_bench_jepa_cli(tmp_path, capsys):
+    """``predcode bench jepa`` times every case and writes JSON with the machine."""
+    from predcode.cli import main
+
+    out = tmp_path / "jepa.json"
+    assert main(["bench", "jepa", "--batch", "8", "--repeats", "1", "--min-time", "0.01",
+                 "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["cases"]) == {"ijepa_step_ema", "ijepa_step_sigreg", "latent_wm_step",
+                               "pixel_wm_step", "latent_cem_decision", "pixel_cem_decision"}
+    assert r["planning_speedup_latent_vs_pixel"] > 1.0
+    assert "cpu" in r["machine"]
+    assert "faster per decision" in capsys.readouterr().out
