@@ -125,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the backprop MLP baseline")
 
     bench = sub.add_parser("bench", help="time training steps against the GEMM roofline")
-    bench.add_argument("case", choices=["pcn", "dem", "aif"],
+    bench.add_argument("case", choices=["pcn", "dem", "aif", "jepa"],
                        help="benchmark case: pcn (training steps), dem (DEM iterations against "
                             "embedding order and state size) or aif (active-inference "
-                            "agent-steps/s against states and policies)")
+                            "agent-steps/s against states and policies) or jepa (JEPA and "
+                            "world-model training steps, latent vs pixel CEM decisions)")
     bench.add_argument("--sizes", type=_sizes, default=(784, 300, 300, 10))
     bench.add_argument("--batch", type=_positive_int, default=64)
     bench.add_argument("--steps", type=_positive_int, default=20, help="inference steps T")
@@ -251,9 +252,28 @@ def _cmd_bench_aif(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_jepa(args: argparse.Namespace) -> int:
+    from .bench import bench_jepa
+
+    r = bench_jepa(batch=args.batch, backend=args.backend, repeats=min(args.repeats, 5),
+                   min_time=min(args.min_time, 1.0))
+    print(f"jepa: batch {r['config']['batch']}, backend={r['config']['backend']}")
+    for name, c in r["cases"].items():
+        print(f"  {name:22s} {1e3 * c['median_s']:9.2f} ms median (n={c['n']})")
+    print(f"  latent planning is x{r['planning_speedup_latent_vs_pixel']:.1f} faster per "
+          "decision than pixel planning")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(r, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.case == "aif":
         return _cmd_bench_aif(args)
+    if args.case == "jepa":
+        return _cmd_bench_jepa(args)
     from .bench import bench_pcn
 
     if args.case == "dem":

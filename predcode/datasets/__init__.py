@@ -10,6 +10,7 @@ from .bars import (
     shifter_distribution,
 )
 from .digits import DATASETS, load_dataset, load_digits_split, load_mnist_subset, standardize
+from .masks import block_size, multiblock_masks
 from .natural import (
     BUNDLED_IMAGES,
     NATURAL_IMAGES,
@@ -29,6 +30,8 @@ __all__ = [
     "load_mnist_subset",
     "load_dataset",
     "standardize",
+    "multiblock_masks",
+    "block_size",
     "NATURAL_IMAGES",
     "BUNDLED_IMAGES",
     "load_natural_images",

@@ -1,4 +1,4 @@
-"""Environments for discrete active inference: generative processes and their models.
+"""Environments: discrete generative processes (active inference) and the two-room world.
 
 Each builder returns ``(model, process)``: the agent's
 :class:`~predcode.models.active_inference.GenerativeModel` and the
@@ -11,5 +11,6 @@ from .discrete import (
     gridworld,
     tmaze,
 )
+from .two_rooms import TwoRooms, generate_trajectories
 
-__all__ = ["MDPProcess", "tmaze", "cue_chaining", "gridworld"]
+__all__ = ["MDPProcess", "tmaze", "cue_chaining", "gridworld", "TwoRooms", "generate_trajectories"]

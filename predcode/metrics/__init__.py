@@ -23,6 +23,7 @@ from .receptive_fields import (
     gabor_fit_fraction,
     localisation_and_orientation,
 )
+from .representations import effective_rank, linear_probe, ridge_fit
 
 __all__ = [
     "GABOR_PARAMS",
@@ -37,4 +38,7 @@ __all__ = [
     "kl_divergence_bits",
     "free_energy_bits",
     "importance_log_likelihood_bits",
+    "effective_rank",
+    "linear_probe",
+    "ridge_fit",
 ]

@@ -4,8 +4,10 @@ from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .helmholtz import HelmholtzMachine
+from .jepa import IJEPA
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
+from .world_model import LatentWorldModel, PixelWorldModel
 
 __all__ = [
     "PCN",
@@ -21,4 +23,7 @@ __all__ = [
     "make_model",
     "run_trials",
     "HelmholtzMachine",
+    "IJEPA",
+    "LatentWorldModel",
+    "PixelWorldModel",
 ]

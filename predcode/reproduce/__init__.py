@@ -22,6 +22,8 @@ REPRODUCTIONS = {
     "epistemic-foraging": "predcode.reproduce.aif_tasks:run_epistemic_foraging",
     "aif-gridworld": "predcode.reproduce.aif_tasks:run_gridworld",
     "hinton-1995-bars": "predcode.reproduce.hinton1995:run",
+    "ijepa-digits": "predcode.reproduce.jepa:run",
+    "lewm-two-rooms": "predcode.reproduce.lewm:run",
 }
 
 

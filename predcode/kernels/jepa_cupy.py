@@ -1,0 +1,123 @@
+"""CuPy (GPU) versions of the JEPA kernels (signatures of ``jepa_reference``).
+
+im2col is a gather (one thread per patch-matrix entry) and col2im a gather
+over the patch entries that touch each pixel (no atomics); GELU is one fused
+elementwise kernel; the Epps–Pulley sums are cuBLAS-free reductions over the
+batch axis.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cupy as cp
+
+from ..backend import register_kernel
+from .jepa_reference import conv_out_size
+
+B = "cupy"
+
+_im2col = cp.ElementwiseKernel(
+    "raw T x, int32 C, int32 H, int32 W, int32 Ho, int32 Wo, int32 k, int32 s, int32 p",
+    "T col",
+    """
+    int b = i % k; int r = i / k;
+    int a = r % k; r /= k;
+    int c = r % C; r /= C;
+    int jj = r % Wo; r /= Wo;
+    int ii = r % Ho; int n = r / Ho;
+    int y = ii * s + a - p; int z = jj * s + b - p;
+    col = (y >= 0 && y < H && z >= 0 && z < W) ? x[((n * C + c) * H + y) * W + z] : (T)0;
+    """,
+    "predcode_jepa_im2col",
+)
+_col2im = cp.ElementwiseKernel(
+    "raw T cols, int32 C, int32 H, int32 W, int32 Ho, int32 Wo, int32 k, int32 s, int32 p",
+    "T x",
+    """
+    int z = i % W; int r = i / W;
+    int y = r % H; r /= H;
+    int c = r % C; int n = r / C;
+    T acc = 0;
+    for (int a = 0; a < k; ++a) {
+        int yy = y + p - a;
+        if (yy < 0 || yy % s != 0) continue;
+        int ii = yy / s; if (ii >= Ho) continue;
+        for (int b = 0; b < k; ++b) {
+            int zz = z + p - b;
+            if (zz < 0 || zz % s != 0) continue;
+            int jj = zz / s; if (jj >= Wo) continue;
+            acc += cols[((((n * Ho + ii) * Wo + jj) * C + c) * k + a) * k + b];
+        }
+    }
+    x = acc;
+    """,
+    "predcode_jepa_col2im",
+)
+_gelu = cp.ElementwiseKernel(
+    "T v, T cc", "T y, T dy",
+    """
+    T th = tanh(cc * (v + (T)0.044715 * v * v * v));
+    y = (T)0.5 * v * ((T)1 + th);
+    dy = (T)0.5 * ((T)1 + th)
+         + (T)0.5 * v * ((T)1 - th * th) * cc * ((T)1 + (T)0.134145 * v * v);
+    """,
+    "predcode_jepa_gelu",
+)
+
+
+@register_kernel("jepa_im2col", B)
+def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
+    """Patch matrix of a k×k convolution (GPU gather)."""
+    x = cp.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    Ho, Wo = conv_out_size(H, k, stride, padding), conv_out_size(W, k, stride, padding)
+    cols = cp.empty((N, Ho, Wo, C, k, k), dtype=x.dtype)
+    _im2col(x, C, H, W, Ho, Wo, k, stride, padding, cols)
+    return cols
+
+
+@register_kernel("jepa_col2im", B)
+def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
+    """Adjoint of im2col (GPU gather, no atomics)."""
+    N, C, H, W = shape
+    x = cp.empty(tuple(shape), dtype=cols.dtype)
+    _col2im(cp.ascontiguousarray(cols), C, H, W, cols.shape[1], cols.shape[2], k, stride,
+            padding, x)
+    return x
+
+
+@register_kernel("jepa_gelu", B)
+def jepa_gelu(x: Any) -> tuple[Any, Any]:
+    """GELU (tanh form) and its derivative (one fused kernel)."""
+    return _gelu(x, x.dtype.type(math.sqrt(2.0 / math.pi)))
+
+
+@register_kernel("jepa_epps_pulley", B)
+def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
+    """Epps–Pulley statistic per column and its gradient (fused array code)."""
+    N = x.shape[0]
+    tx = x[:, :, None] * t[None, None, :]
+    c, s = cp.cos(tx), cp.sin(tx)
+    C = c.mean(axis=0) - cp.exp(-0.5 * t * t)[None, :]
+    S = s.mean(axis=0)
+    stat = N * ((C * C + S * S) * w[None, :]).sum(axis=1)
+    grad = (2.0 * (w * t)[None, None, :] * (S[None] * c - C[None] * s)).sum(axis=2)
+    return stat, grad
+
+
+@register_kernel("jepa_mlp_rollout", B)
+def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+                     b3: Any) -> Any:
+    """Batched residual-MLP rollout: cuBLAS GEMMs with the fused GELU kernel."""
+    d = z0.shape[1]
+    z = z0
+    out = cp.empty((A.shape[0], A.shape[1], d), dtype=z0.dtype)
+    c = z0.dtype.type(math.sqrt(2.0 / math.pi))
+    for h in range(A.shape[1]):
+        u = z @ W1[:d] + A[:, h] @ W1[d:] + b1
+        u = _gelu(u, c)[0] @ W2 + b2
+        z = z + _gelu(u, c)[0] @ W3 + b3
+        out[:, h] = z
+    return out

@@ -1,0 +1,450 @@
+r"""Action-conditioned world models: LeWorldModel-style latent, and a pixel-space baseline.
+
+:class:`LatentWorldModel` follows LeWorldModel (Maes et al. 2026, arXiv 2603.19312):
+an encoder :math:`z_t = f_\theta(o_t)` from pixels to a small latent and a
+predictor :math:`\hat z_{t+1} = z_t + g_\phi(z_t, a_t)`, trained end to end on
+offline trajectories with
+
+.. math::
+
+    \mathcal L = \frac{1}{B d}\sum_b \lVert \hat z_{t+1,b} - z_{t+1,b}\rVert^2
+    + \lambda\, \mathrm{SIGReg}(\{z_{t,b}, z_{t+1,b}\}),
+
+no EMA target and no stop-gradient: the gradient of the prediction error flows
+into both :math:`z_t` and :math:`z_{t+1}`, and SIGReg (the Epps–Pulley test of
+LeJEPA, :func:`~predcode.nn.sigreg`) keeps the latents spread as
+:math:`\mathcal N(0, I)` instead of collapsing to a point (which would make the
+prediction error zero).
+
+:class:`PixelWorldModel` predicts the next *image*,
+:math:`\hat o_{t+1} = o_t + h_\psi(o_t, a_t)`, with a small convolutional
+network (the action enters as two constant input planes); it is the analogue of
+planning through a high-dimensional (patch-feature or pixel) world model.
+
+Simplifications: one-step (teacher-forced) prediction from a single frame, no
+frame history; a 2-layer strided CNN + linear head instead of LeWM's ViT and
+projector; an MLP predictor instead of a transformer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
+from ..base import Model
+from ..exceptions import DivergenceError, ValidationError
+from ..nn import (
+    GELU,
+    AdamW,
+    Conv2d,
+    Flatten,
+    Layer,
+    Linear,
+    Sequential,
+    named_params,
+    sigreg,
+    warmup_cosine,
+    zero_grad,
+)
+from ..validation import (
+    check_array,
+    check_dtype,
+    check_int,
+    check_pair,
+    check_param,
+    check_random_state,
+)
+
+__all__ = ["LatentWorldModel", "PixelWorldModel"]
+
+
+class _TransitionModel(Model):
+    """Shared training loop over (o_t, a_t, o_{t+1}) transitions."""
+
+    _LEARNED = ("nets_", "history_", "n_features_in_", "optimizer_", "step_", "total_steps_",
+                "rng_", "action_dim_")
+    _owner = "WorldModel"
+
+    def _validate_common(self) -> None:
+        o = self._owner
+        self.hw_ = check_pair(self.image_shape, "image_shape", o)
+        for name in ("epochs", "batch_size", "channels", "hidden", "action_dim"):
+            check_int(getattr(self, name), name, o)
+        check_param(self.lr, "lr", o, low=0.0)
+        check_param(self.warmup, "warmup", o, low=0.0, high=1.0, low_inclusive=True)
+        check_param(self.weight_decay, "weight_decay", o, low=0.0, low_inclusive=True)
+        self.dtype_ = check_dtype(self.dtype, owner=o)
+        self.backend_ = resolve_backend(self.backend, owner=o)
+        self._xp = get_namespace(self.backend_)
+
+    def _check_data(self, obs: Any, actions: Any, method: str) -> tuple[Any, Any]:
+        o = f"{self._owner}.{method}"
+        P = self.hw_[0] * self.hw_[1]
+        obs = check_array(obs, "obs", o, ndim=3, dtype=self.dtype_, xp=self._xp)
+        actions = check_array(actions, "actions", o, ndim=3, dtype=self.dtype_, xp=self._xp)
+        if obs.shape[2] != P:
+            raise ValidationError(f"{o}: obs must be (n_traj, T+1, {P}) flattened "
+                                  f"{self.hw_[0]}x{self.hw_[1]} images, got {tuple(obs.shape)}.")
+        if actions.shape[:2] != (obs.shape[0], obs.shape[1] - 1) or (
+                actions.shape[2] != self.action_dim):
+            raise ValidationError(
+                f"{o}: actions must be (n_traj, T, action_dim) with T = obs.shape[1] - 1 = "
+                f"{obs.shape[1] - 1} and action_dim = {self.action_dim}, got "
+                f"{tuple(actions.shape)} for obs {tuple(obs.shape)}.")
+        return obs, actions
+
+    def _images(self, X: Any) -> Any:
+        return X.reshape(-1, 1, *self.hw_)
+
+    def fit(self, obs: Any, actions: Any) -> _TransitionModel:
+        """Train on trajectories: ``obs`` (n_traj, T+1, H·W), ``actions`` (n_traj, T, d_a)."""
+        self._validate()
+        self._forget()
+        with self._all_or_nothing(), blas_threads():
+            obs, actions = self._check_data(obs, actions, "fit")
+            self.rng_ = check_random_state(self.random_state, owner=self._owner)
+            self.action_dim_ = self.action_dim
+            self.nets_ = self._build(self.rng_)
+            self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
+                                    weight_decay=self.weight_decay)
+            n = obs.shape[0] * (obs.shape[1] - getattr(self, "rollout_steps", 1))
+            self.step_ = 0
+            self.total_steps_ = max(self.epochs * math.ceil(n / self.batch_size), 1)
+            self.history_ = {"loss": [], "reg": [], "wall_time_s": []}
+            self.n_features_in_ = obs.shape[2]
+            it = range(self.epochs)
+            if self.verbose:
+                from tqdm.auto import tqdm
+
+                it = tqdm(it, desc=self._owner)
+            for _ in it:
+                self._epoch(obs, actions)
+        return self
+
+    def partial_fit(self, obs: Any, actions: Any) -> _TransitionModel:
+        """One more pass over the transitions, at the constant learning rate ``lr``."""
+        if not self._is_fitted():
+            epochs = self.epochs
+            self.epochs = 1
+            try:
+                return self.fit(obs, actions)
+            finally:
+                self.epochs = epochs
+        with self._all_or_nothing(), blas_threads():
+            obs, actions = self._check_data(obs, actions, "partial_fit")
+            self._epoch(obs, actions)
+        return self
+
+    def _windows(self, obs: Any, actions: Any) -> tuple[Any, Any]:
+        """All windows of K+1 frames and K actions (K = ``rollout_steps``, 1 by default)."""
+        K = getattr(self, "rollout_steps", 1)
+        T = actions.shape[1]
+        if K > T:
+            raise ValidationError(f"{self._owner}.rollout_steps={K} exceeds the trajectory "
+                                  f"length T={T}.")
+        xp = self._xp
+        O = xp.concatenate([obs[:, t:t + K + 1] for t in range(T - K + 1)])
+        A = xp.concatenate([actions[:, t:t + K] for t in range(T - K + 1)])
+        return O, A
+
+    def _epoch(self, obs: Any, actions: Any) -> None:
+        O, A = self._windows(obs, actions)
+        n = O.shape[0]
+        t0 = time.perf_counter()
+        order = self.rng_.permutation(n)
+        losses, regs = [], []
+        for s in range(0, n, self.batch_size):
+            idx = self._xp.asarray(order[s:s + self.batch_size])
+            if len(idx) < 2:
+                continue
+            for net in self.nets_.values():
+                zero_grad(net)
+            loss, reg = self._step_loss(O[idx], A[idx], learn=True)
+            if not (math.isfinite(loss) and math.isfinite(reg)):
+                raise DivergenceError(f"{self._owner}.fit: loss {loss} at step "
+                                      f"{self.step_}; lower lr (now {self.lr}).")
+            lr = (warmup_cosine(self.step_, self.total_steps_, base=self.lr,
+                                warmup=int(self.warmup * self.total_steps_))
+                  if self.step_ < self.total_steps_ else self.lr)
+            self.optimizer_.step(lr)
+            self.step_ += 1
+            losses.append(loss)
+            regs.append(reg)
+        self.history_["loss"].append(float(np.mean(losses)))
+        self.history_["reg"].append(float(np.mean(regs)))
+        self.history_["wall_time_s"].append(time.perf_counter() - t0)
+
+    def energy(self, obs: Any, actions: Any) -> Any:
+        """Per-trajectory mean one-step prediction error (latent or pixel), shape (n_traj,)."""
+        self._check_fitted("energy")
+        obs, actions = self._check_data(obs, actions, "energy")
+        n, T = actions.shape[:2]
+        with blas_threads():
+            z0 = self.encode(obs[:, :-1].reshape(n * T, -1))
+            z1 = self.encode(obs[:, 1:].reshape(n * T, -1))
+            zp = self.predict(z0, actions.reshape(n * T, -1))
+        return ((zp - z1) ** 2).mean(axis=1).reshape(n, T).mean(axis=1)
+
+    def rollout(self, z0: Any, actions: Any) -> Any:
+        """Predicted states (S, H, dim) from states ``z0`` (S, dim) under ``actions`` (S, H, d_a).
+
+        Batched over the ``S`` samples: one network call per horizon step (the
+        latent model runs the whole rollout as one ``jepa_mlp_rollout`` kernel).
+        """
+        self._check_fitted("rollout")
+        fused = self._fused_rollout(z0, actions)
+        if fused is not None:
+            return fused
+        z = z0
+        out = []
+        with blas_threads():
+            for h in range(actions.shape[1]):
+                z = self.predict(z, actions[:, h])
+                out.append(z)
+        return self._xp.stack(out, axis=1)
+
+    def _fused_rollout(self, z0: Any, actions: Any) -> Any:
+        return None
+
+    # -- persistence ------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {f"{m}/{name}": to_numpy(layer.params[key])
+                for m, net in self.nets_.items() for name, layer, key in named_params(net)}
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        self._validate()
+        self.action_dim_ = self.action_dim
+        nets = self._build(np.random.default_rng(0))
+        return {f"{m}/{name}": layer.params[key].shape
+                for m, net in nets.items() for name, layer, key in named_params(net)}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.action_dim_ = self.action_dim
+        self.nets_ = self._build(np.random.default_rng(0))
+        for m, net in self.nets_.items():
+            for name, layer, key in named_params(net):
+                layer.params[key][...] = self._xp.asarray(state[f"{m}/{name}"])
+        self.n_features_in_ = self.hw_[0] * self.hw_[1]
+        self.rng_ = check_random_state(self.random_state)
+        self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
+                                weight_decay=self.weight_decay)
+        self.step_, self.total_steps_ = 0, 0
+
+
+class LatentWorldModel(_TransitionModel):
+    r"""LeWorldModel-style latent world model (see module doc).
+
+    Parameters
+    ----------
+    image_shape : (int, int)
+        Observation size (images flattened row-major).
+    latent_dim : int
+        Dimension :math:`d` of :math:`z`.
+    channels, hidden : int
+        Encoder channels; predictor width.
+    action_dim : int
+        Dimension of the actions (2 in the two-room world).
+    sigreg_weight : float
+        :math:`\lambda`.
+    sigreg_directions : int
+        Random directions per SIGReg evaluation.
+    rollout_steps : int
+        Train on K-step latent rollouts from the first frame of each window
+        (1: teacher-forced one-step prediction, LeWM's loss).
+    epochs, batch_size, lr, warmup, weight_decay
+        AdamW training (warm-up fraction, cosine decay).
+    dtype, backend, random_state, verbose
+        As everywhere in predcode.
+
+    Attributes
+    ----------
+    nets_ : dict
+        ``"encoder"`` and ``"predictor"`` networks.
+    history_ : dict of list
+        Per epoch: ``"loss"`` (next-latent MSE), ``"reg"`` (SIGReg), ``"wall_time_s"``.
+    """
+
+    _owner = "LatentWorldModel"
+
+    def __init__(self, image_shape=(16, 16), *, latent_dim: int = 16, channels: int = 16,
+                 hidden: int = 128, action_dim: int = 2, sigreg_weight: float = 0.1,
+                 sigreg_directions: int = 32, rollout_steps: int = 1,
+                 epochs: int = 20, batch_size: int = 128, lr: float = 2e-3, warmup: float = 0.05,
+                 weight_decay: float = 1e-3, dtype: str = "float32", backend: str = "auto",
+                 random_state=None, verbose: bool = False):
+        self.image_shape = image_shape
+        self.latent_dim = latent_dim
+        self.channels = channels
+        self.hidden = hidden
+        self.action_dim = action_dim
+        self.sigreg_weight = sigreg_weight
+        self.sigreg_directions = sigreg_directions
+        self.rollout_steps = rollout_steps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.warmup = warmup
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+        self.backend = backend
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self) -> None:
+        self._validate_common()
+        o = self._owner
+        check_int(self.latent_dim, "latent_dim", o)
+        check_int(self.sigreg_directions, "sigreg_directions", o)
+        check_int(self.rollout_steps, "rollout_steps", o)
+        check_param(self.sigreg_weight, "sigreg_weight", o, low=0.0, low_inclusive=True)
+
+    def _build(self, rng: np.random.Generator) -> dict[str, Layer]:
+        kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
+        C, d, h = self.channels, self.latent_dim, self.hidden
+        c1 = Conv2d(1, C, 3, stride=2, padding=1, **kw)
+        h1, w1 = c1.out_shape(*self.hw_)
+        c2 = Conv2d(C, C, 3, stride=2, padding=1, **kw)
+        h2, w2 = c2.out_shape(h1, w1)
+        enc = Sequential(c1, GELU(backend=self.backend_), c2, GELU(backend=self.backend_),
+                         Flatten(), Linear(C * h2 * w2, d, **kw))
+        pred = Sequential(Linear(d + self.action_dim_, h, **kw), GELU(backend=self.backend_),
+                          Linear(h, h, **kw), GELU(backend=self.backend_), Linear(h, d, **kw))
+        return {"encoder": enc, "predictor": pred}
+
+    def _step_loss(self, O: Any, A: Any, learn: bool) -> tuple[float, float]:
+        r"""Loss on windows ``O`` (B, K+1, H·W), ``A`` (B, K, d_a); gradients into the nets.
+
+        With ``rollout_steps`` K > 1 the predictor is rolled out from
+        :math:`z_0` (:math:`\hat z_{k+1} = \hat z_k + g(\hat z_k, a_k)`) and the
+        error is averaged over the K steps; the backward pass runs through time,
+        re-running each step's forward pass to refresh the layer caches.
+        """
+        xp = self._xp
+        B, K1 = O.shape[0], O.shape[1]
+        K, d = K1 - 1, self.latent_dim
+        enc, pred = self.nets_["encoder"], self.nets_["predictor"]
+        Z = enc.forward(self._images(O.reshape(B * K1, -1))).reshape(B, K1, d)
+        zh, inputs, diffs = Z[:, 0], [], []
+        for k in range(K):
+            u = xp.concatenate([zh, A[:, k]], axis=1)
+            inputs.append(u)
+            zh = zh + pred.forward(u)
+            diffs.append(zh - Z[:, k + 1])
+        scale = 2.0 / (B * d * K)
+        loss = float(sum((df * df).sum() for df in diffs)) / (B * d * K)
+        gZ = xp.zeros_like(Z)
+        carry = xp.zeros_like(zh)
+        for k in reversed(range(K)):
+            g = scale * diffs[k]
+            gZ[:, k + 1] -= g
+            g = g + carry
+            if k < K - 1:
+                pred.forward(inputs[k])  # recompute: the layers cache one forward pass
+            carry = g + pred.backward(g)[:, :d]
+        gZ[:, 0] += carry
+        gZ = gZ.reshape(B * K1, d)
+        reg = 0.0
+        if self.sigreg_weight > 0:
+            reg, gs = sigreg(Z.reshape(B * K1, d), n_directions=self.sigreg_directions,
+                             random_state=self.rng_, backend=self.backend_)
+            gZ = gZ + self.sigreg_weight * gs
+        enc.backward(gZ)
+        return loss, reg
+
+    def encode(self, X: Any, batch_size: int = 512) -> Any:
+        """Latents (n, d) of images ``X`` (n, H·W)."""
+        self._check_fitted("encode")
+        X = check_array(X, "X", "LatentWorldModel.encode",
+                        shape=(None, self.hw_[0] * self.hw_[1]), dtype=self.dtype_, xp=self._xp)
+        with blas_threads():
+            out = [self.nets_["encoder"].forward(self._images(X[s:s + batch_size]))
+                   for s in range(0, X.shape[0], batch_size)]
+        return self._xp.concatenate(out)
+
+    infer = encode
+
+    def _fused_rollout(self, z0: Any, actions: Any) -> Any:
+        from ..backend import get_kernel
+
+        lin = [layer for layer in self.nets_["predictor"].layers if isinstance(layer, Linear)]
+        p = [x for layer in lin for x in (layer.params["W"], layer.params["b"])]
+        return get_kernel("jepa_mlp_rollout", self.backend_)(
+            z0, self._xp.asarray(actions, dtype=z0.dtype), *p)
+
+    def predict(self, z: Any, a: Any) -> Any:
+        """Next latents :math:`z + g_\\phi(z, a)` for latents (n, d) and actions (n, d_a)."""
+        return z + self.nets_["predictor"].forward(self._xp.concatenate(
+            [z, self._xp.asarray(a, dtype=z.dtype)], axis=1))
+
+
+class PixelWorldModel(_TransitionModel):
+    r"""Pixel-space baseline: :math:`\hat o_{t+1} = o_t + h_\psi(o_t, a_t)` with a 3-layer CNN.
+
+    Parameters as for :class:`LatentWorldModel` (``channels`` is the CNN width;
+    ``hidden`` is unused and kept for a shared signature).
+    """
+
+    _owner = "PixelWorldModel"
+
+    def __init__(self, image_shape=(16, 16), *, channels: int = 16, hidden: int = 1,
+                 action_dim: int = 2, epochs: int = 20, batch_size: int = 128,
+                 lr: float = 2e-3, warmup: float = 0.05,
+                 weight_decay: float = 1e-3, dtype: str = "float32", backend: str = "auto",
+                 random_state=None, verbose: bool = False):
+        self.image_shape = image_shape
+        self.channels = channels
+        self.hidden = hidden
+        self.action_dim = action_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.warmup = warmup
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+        self.backend = backend
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self) -> None:
+        self._validate_common()
+
+    def _build(self, rng: np.random.Generator) -> dict[str, Layer]:
+        kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
+        C = self.channels
+        net = Sequential(Conv2d(1 + self.action_dim_, C, 3, padding=1, **kw),
+                         GELU(backend=self.backend_), Conv2d(C, C, 3, padding=1, **kw),
+                         GELU(backend=self.backend_), Conv2d(C, 1, 3, padding=1, **kw))
+        return {"predictor": net}
+
+    def _input(self, o: Any, a: Any) -> Any:
+        xp = self._xp
+        img = self._images(o)
+        planes = xp.broadcast_to(xp.asarray(a, dtype=img.dtype)[:, :, None, None],
+                                 (img.shape[0], a.shape[1]) + tuple(self.hw_))
+        return xp.concatenate([img, planes], axis=1)
+
+    def _step_loss(self, O: Any, A: Any, learn: bool) -> tuple[float, float]:
+        o0, a, o1 = O[:, 0], A[:, 0], O[:, 1]
+        net = self.nets_["predictor"]
+        op = o0 + net.forward(self._input(o0, a)).reshape(o0.shape)
+        diff = op - o1
+        loss = float((diff * diff).mean())
+        net.backward(((2.0 / diff.size) * diff).reshape(-1, 1, *self.hw_))
+        return loss, 0.0
+
+    def encode(self, X: Any) -> Any:
+        """The identity: this model's state is the image itself, (n, H·W)."""
+        self._check_fitted("encode")
+        return check_array(X, "X", "PixelWorldModel.encode",
+                           shape=(None, self.hw_[0] * self.hw_[1]), dtype=self.dtype_,
+                           xp=self._xp)
+
+    infer = encode
+
+    def predict(self, o: Any, a: Any) -> Any:
+        """Next images (n, H·W) from images (n, H·W) and actions (n, d_a)."""
+        return o + self.nets_["predictor"].forward(self._input(o, a)).reshape(o.shape)

@@ -1,0 +1,53 @@
+"""Quick paths of the JEPA and LeWorldModel reproductions: they run and write their reports.
+
+The full runs (``quick=False``) are marked slow; their claims are what
+``predcode reproduce ijepa-digits`` / ``lewm-two-rooms`` print.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from predcode.reproduce import get_reproduction
+
+
+@pytest.mark.parametrize("name", ["ijepa-digits", "lewm-two-rooms"])
+def test_quick_reproduction_writes_report(name, tmp_path):
+    report = get_reproduction(name)(tmp_path, quick=True, verbose=False)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["claims"] == report["claims"] and report["claims"]
+    assert (tmp_path / "report.md").read_text().count("|") > 10
+    assert list(tmp_path.glob("*.png"))
+    if name == "lewm-two-rooms":
+        p = report["planning"]
+        assert p["true"]["success"] >= 0.5  # the oracle planner (10 steps at most in quick mode)
+        assert p["latent"]["decisions"] > 0 and p["pixel"]["decisions"] > 0
+        assert report["time_ratio_pixel_over_latent"] > 1.0
+    else:
+        res = report["results"]
+        assert set(res) >= {"jepa-ema", "jepa-sigreg", "pixel-pred", "pc", "pixels"}
+        assert all(0.0 <= v["pooled"]["probe_accuracy"] <= 1.0 for v in res.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ijepa-digits", "lewm-two-rooms"])
+def test_full_reproduction(name, tmp_path):
+    report = get_reproduction(name)(tmp_path, verbose=False)
+    assert report["claims"]
+
+
+def test_bench_jepa_cli(tmp_path, capsys):
+    """``predcode bench jepa`` times every case and writes JSON with the machine."""
+    from predcode.cli import main
+
+    out = tmp_path / "jepa.json"
+    assert main(["bench", "jepa", "--batch", "8", "--repeats", "1", "--min-time", "0.01",
+                 "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["cases"]) == {"ijepa_step_ema", "ijepa_step_sigreg", "latent_wm_step",
+                               "pixel_wm_step", "latent_cem_decision", "pixel_cem_decision"}
+    assert r["planning_speedup_latent_vs_pixel"] > 1.0
+    assert "cpu" in r["machine"]
+    assert "faster per decision" in capsys.readouterr().out
