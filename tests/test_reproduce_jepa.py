@@ -32,10 +32,14 @@ def test_quick_reproduction_writes_report(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ijepa-digits", "lewm-two-rooms"])
-def test_full_reproduction(name, tmp_path):
-    report = get_reproduction(name)(tmp_path, verbose=False)
-    assert report["claims"]
+def test_full_ijepa_digits_sigreg_prevents_collapse(tmp_path):
+    """The full digits comparison (about 2 minutes): without a regulariser the
+    shared encoder's embeddings shrink (s.d. 0.003 measured) and SIGReg keeps them
+    (0.08), the LeJEPA claim. The full ``lewm-two-rooms`` run (about 7 minutes) is
+    left to the CLI; its quick path is tested above."""
+    report = get_reproduction("ijepa-digits")(tmp_path, verbose=False)
+    holds = {c["claim"]: c["holds"] for c in report["claims"]}
+    assert holds["no regulariser, shared encoder: embeddings shrink; SIGReg prevents it"]
 
 
 def test_bench_jepa_cli(tmp_path, capsys):

@@ -40,7 +40,8 @@ def write_report(out: Path, report: dict[str, Any], title: str, figures: list[st
     for note in notes or []:
         lines.append(f"- {note}")
     m = report["machine"]
+    backend = report.get("backend", "numpy")
     lines += ["", f"Total wall time: {report['wall_time_s']:.1f} s on {m['cpu']} "
-              f"({m['usable_cores']} cores); numpy only (the models are scalar or tiny).", "",
+              f"({m['usable_cores']} cores), backend {backend}.", "",
               "Figures: " + ", ".join(f"`{f}`" for f in figures) + ".", ""]
     (out / "report.md").write_text("\n".join(lines))
