@@ -15,7 +15,10 @@ representation). Compared:
 * ``pixels``: the raw image.
 
 Reported per model: probe accuracy on the pooled (``D``-dim) and on the full
-patch map (``P·D``-dim) representation, effective rank, embedding s.d., wall time.
+patch map (``P·D``-dim) representation, effective rank, embedding s.d., wall time;
+and JEPA-EMA minus its random encoder over seeds 0–4 (paired: same split and
+initialisation per seed), because one seed's split moves the probe more than
+training does (docs/jepa.rst).
 
 Claims checked (from the papers, at this toy scale): latent prediction is not
 worse than pixel prediction for linear probing (I-JEPA, Assran et al. 2023,
