@@ -29,6 +29,14 @@ def test_quick_reproduction_writes_report(name, tmp_path):
         res = report["results"]
         assert set(res) >= {"jepa-ema", "jepa-sigreg", "pixel-pred", "pc", "pixels"}
         assert all(0.0 <= v["pooled"]["probe_accuracy"] <= 1.0 for v in res.values())
+        # the seed-0 pair of the multi-seed check is the same run as the main table's
+        s = report["ema_vs_random_over_seeds"]
+        assert s["seeds"] == [0, 1] and len(s["difference"]) == 2
+        assert s["jepa_ema"][0] == pytest.approx(res["jepa-ema"]["pooled"]["probe_accuracy"])
+        assert s["random_encoder"][0] == pytest.approx(
+            res["random-encoder"]["pooled"]["probe_accuracy"])
+        assert s["mean_difference"] == pytest.approx(
+            sum(a - b for a, b in zip(s["jepa_ema"], s["random_encoder"], strict=True)) / 2)
 
 
 @pytest.mark.slow

@@ -15,7 +15,10 @@ representation). Compared:
 * ``pixels``: the raw image.
 
 Reported per model: probe accuracy on the pooled (``D``-dim) and on the full
-patch map (``P·D``-dim) representation, effective rank, embedding s.d., wall time.
+patch map (``P·D``-dim) representation, effective rank, embedding s.d., wall time;
+and JEPA-EMA minus its random encoder over seeds 0–4 (paired: same split and
+initialisation per seed), because one seed's split moves the probe more than
+training does (docs/jepa.rst).
 
 Claims checked (from the papers, at this toy scale): latent prediction is not
 worse than pixel prediction for linear probing (I-JEPA, Assran et al. 2023,
@@ -39,7 +42,7 @@ from ..models.jepa import IJEPA
 from ..models.pcn import PCN
 from ._report import claim, write_report
 
-__all__ = ["run", "compare_on_digits", "compare_on_two_rooms"]
+__all__ = ["run", "compare_on_digits", "compare_on_two_rooms", "ema_vs_random_over_seeds"]
 
 
 def _scores(Ztr: Any, Zte: Any, ytr: Any, yte: Any) -> dict[str, float]:
@@ -83,6 +86,36 @@ def compare_on_digits(*, epochs: int = 20, max_train: int | None = None, embed_d
     histories["pc (energy)"] = pc.history_["energy"]
     return {"results": res, "histories": histories, "n_train": int(len(Xtr)),
             "n_test": int(len(Xte)), "epochs": epochs, "embed_dim": embed_dim}
+
+
+def ema_vs_random_over_seeds(seeds=(0, 1, 2, 3, 4), *, epochs: int = 20,
+                             max_train: int | None = None, embed_dim: int = 32,
+                             backend: str = "auto", **ema_kw: Any) -> dict[str, Any]:
+    """Pooled probe of JEPA-EMA and of its random initial encoder, seed by seed.
+
+    Each seed draws its own train/test split, initialisation and masks; the
+    same seed gives both models the same split and the same initial encoder,
+    so the difference is paired. Returns the accuracies, the paired
+    differences and their mean and sample s.d. (``ddof=1``).
+    """
+    import numpy as np
+
+    ema, rnd = [], []
+    for seed in seeds:
+        Xtr, ytr, Xte, yte = load_digits_split(random_state=seed)
+        if max_train is not None:
+            Xtr, ytr = Xtr[:max_train], ytr[:max_train]
+        mu, sd = Xtr.mean(), Xtr.std()
+        Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+        for acc, kw in ((ema, dict(collapse="ema", epochs=epochs, **ema_kw)),
+                        (rnd, dict(collapse="none", lr=1e-12, epochs=1))):
+            m = IJEPA(embed_dim=embed_dim, backend=backend, random_state=seed, **kw).fit(Xtr)
+            acc.append(linear_probe(to_numpy(m.infer(Xtr, pool="mean")), ytr,
+                                    to_numpy(m.infer(Xte, pool="mean")), yte))
+    d = np.asarray(ema) - np.asarray(rnd)
+    sd_d = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    return {"seeds": list(seeds), "jepa_ema": ema, "random_encoder": rnd,
+            "difference": d.tolist(), "mean_difference": float(d.mean()), "sd_difference": sd_d}
 
 
 def compare_on_two_rooms(*, epochs: int = 20, n_traj: int = 120, embed_dim: int = 32,
@@ -160,6 +193,9 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                           backend=backend, verbose=verbose)
     rooms = compare_on_two_rooms(epochs=2 if quick else 10, n_traj=20 if quick else 120,
                                  backend=backend, verbose=verbose)
+    spread = ema_vs_random_over_seeds((0, 1) if quick else (0, 1, 2, 3, 4),
+                                      epochs=2 if quick else 20,
+                                      max_train=300 if quick else None, backend=backend)
     res = r["results"]
     lat, pix = res["jepa-ema"]["pooled"]["probe_accuracy"], res["pixel-pred"]["pooled"][
         "probe_accuracy"]
@@ -185,6 +221,11 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                f"{v['patch_map']['dim']}-d)" if "patch_map" in v else "")
             + f", effective rank {v['pooled']['effective_rank']:.1f}, s.d. "
               f"{v['pooled']['std']:.3f}, {v['wall_time_s']:.1f} s" for n, v in res.items()]
+    rows.append("JEPA-EMA minus random encoder, pooled probe, seeds "
+                f"{spread['seeds'][0]}-{spread['seeds'][-1]} (own split and initialisation "
+                "per seed): " + ", ".join(f"{100 * v:+.1f}" for v in spread["difference"])
+                + f" points; mean {100 * spread['mean_difference']:+.1f} +- "
+                f"{100 * spread['sd_difference']:.1f} (s.d.)")
     rows += [f"two rooms, {n}: probe R^2 of position {v['pooled']['probe_r2_position']:.2f} "
              f"(pooled, {v['pooled']['dim']}-d)"
              + (f", {v['patch_map']['probe_r2_position']:.2f} (patch map)"
@@ -193,7 +234,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
                f"{v['wall_time_s']:.1f} s" for n, v in rooms["results"].items()]
     report = {"paper": "Assran et al. 2023 (I-JEPA); Balestriero & LeCun 2025 (LeJEPA)",
               "quick": quick, "backend": resolve_backend(backend), "claims": claims, **r,
-              "two_rooms": rooms,
+              "two_rooms": rooms, "ema_vs_random_over_seeds": spread,
               "wall_time_s": time.perf_counter() - t0, "machine": machine_info()}
     _plot(r, out / "jepa_vs_pc.png")
     write_report(out, report, "JEPA vs predictive coding vs pixel prediction on digits",
