@@ -26,42 +26,27 @@ from .exceptions import PredcodeError
 __all__ = ["main", "build_parser"]
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 2,4,6, got {text!r}"
-        ) from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+def _int_list(example: str, what: str = "positive integers", min_len: int = 1) -> Any:
+    """argparse type: comma-separated positive integers, at least ``min_len`` of them."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what} such as {example}, got {text!r}"
+            ) from None
+        if len(values) < min_len or min(values) < 1:
+            least = f"at least {min_len} " if min_len > 1 else ""
+            raise argparse.ArgumentTypeError(
+                f"expected {least}{what} such as {example}, got {text!r}"
+            )
+        return values
+
+    return parse
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer widths such as 784,300,300,10, got {text!r}"
-        ) from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected at least two positive widths such as 784,300,300,10, got {text!r}"
-        )
-    return sizes
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 4,16,64, got {text!r}"
-        ) from None
-    if min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return vals
+_sizes = _int_list("784,300,300,10", "positive layer widths", min_len=2)
 
 
 def _positive(kind: type) -> Any:
@@ -143,15 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--min-time", type=_positive_float, default=2.0,
                        help="seconds of timing per measurement, at least")
     bench.add_argument("--json", type=Path, default=None, help="write results as JSON here")
-    bench.add_argument("--orders", type=_int_list, default=(2, 4, 6, 8),
+    bench.add_argument("--orders", type=_int_list("2,4,6,8"), default=(2, 4, 6, 8),
                        help="dem: embedding orders to time (n_x = 2)")
-    bench.add_argument("--state-sizes", type=_int_list, default=(2, 4, 8, 16),
+    bench.add_argument("--state-sizes", type=_int_list("2,4,8,16"), default=(2, 4, 8, 16),
                        help="dem: hidden-state counts to time (n = 6)")
     bench.add_argument("--bins", type=_positive_int, default=32, help="dem: time bins N")
     bench.add_argument("--iters", type=_positive_int, default=4, help="dem: DEM iterations")
-    bench.add_argument("--states", type=_ints, default=(4, 16, 64),
+    bench.add_argument("--states", type=_int_list("4,16,64"), default=(4, 16, 64),
                        help="aif: numbers of hidden states, e.g. 4,16,64")
-    bench.add_argument("--policies", type=_ints, default=(16, 64, 256),
+    bench.add_argument("--policies", type=_int_list("16,64,256"), default=(16, 64, 256),
                        help="aif: numbers of policies, e.g. 16,64,256")
     bench.add_argument("--agents", type=_positive_int, default=64,
                        help="aif: agents run at once (batch)")
