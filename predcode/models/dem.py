@@ -535,6 +535,7 @@ class DEM:
         return self
 
 
+@blas_threads()
 def generalized_filter(
     model: HDM,
     Y: Any,
@@ -552,19 +553,6 @@ def generalized_filter(
         ``x`` (N, nx), ``v`` (N, nv) online expectations, ``u`` generalized, ``theta``
         and ``h`` trajectories (N, p) / (N, n_h), ``F`` per bin.
     """
-    with blas_threads():
-        return _generalized_filter(**locals())
-
-
-def _generalized_filter(
-    model: HDM,
-    Y: Any,
-    *,
-    learn_theta: Any = None,
-    learn_h: Any = None,
-    h_precision: float = 1.0 / 16,
-    backend: str = "auto",
-) -> dict[str, Any]:
     dem = DEM(
         model,
         n_iter=1,
@@ -650,6 +638,7 @@ def _smooth_noise(
     return fine[::oversample]
 
 
+@blas_threads()
 def simulate(
     model: HDM,
     U: Any,
@@ -676,19 +665,6 @@ def simulate(
     dict
         ``Y`` (N, ny), ``x`` (N, nx) and ``v`` (N, nv) stacked over levels.
     """
-    with blas_threads():
-        return _simulate(**locals())
-
-
-def _simulate(
-    model: HDM,
-    U: Any,
-    *,
-    noise: bool = True,
-    random_state: Any = 0,
-    x0: Any = None,
-    substeps: int = 8,
-) -> dict[str, np.ndarray]:
     m = model
     rng = check_random_state(random_state, owner="simulate")
     substeps = check_int(substeps, "substeps", "simulate")
@@ -752,6 +728,7 @@ def _simulate(
     return {"Y": Yo, "x": Xo, "v": Vo}
 
 
+@blas_threads()
 def extended_kalman_filter(
     model: HDM, Y: Any, *, cause_variance: float = 1.0 / 8, x0: Any = None, P0: float = 1.0
 ) -> dict[str, np.ndarray]:
@@ -763,13 +740,6 @@ def extended_kalman_filter(
     state noise covariance :math:`(e^{h_w}W)^{-1}\Delta t`, observation noise
     :math:`(e^{h_v}V)^{-1}`. Returns filtered ``x`` (N, nx), ``v`` (N, nv).
     """
-    with blas_threads():
-        return _extended_kalman_filter(**locals())
-
-
-def _extended_kalman_filter(
-    model: HDM, Y: Any, *, cause_variance: float = 1.0 / 8, x0: Any = None, P0: float = 1.0
-) -> dict[str, np.ndarray]:
     m = model
     if len(m.levels) != 1:
         raise ValidationError("extended_kalman_filter.model: supports one-level HDMs only.")
