@@ -200,6 +200,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_bench_json(path: Path | None, result: dict[str, Any]) -> int:
+    """Write a bench result to ``path`` (if given) and return the exit status 0."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_bench_dem(args: argparse.Namespace) -> int:
     from .bench.dem import bench_dem
 
@@ -211,11 +220,7 @@ def _cmd_bench_dem(args: argparse.Namespace) -> int:
         print(f"  n={row['n']} n_x={row['n_x']} (n_u={row['n_u']}): DEM "
               f"{1e3 * row['dem']['median_s']:.1f} ms, filter "
               f"{1e3 * row['filter']['median_s']:.1f} ms")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(r, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_json(args.json, r)
 
 
 def _cmd_bench_aif(args: argparse.Namespace) -> int:
@@ -230,11 +235,7 @@ def _cmd_bench_aif(args: argparse.Namespace) -> int:
     for k in r["cases"]:
         print(f"  {k['states']:6d}  {k['policies']:8d}  {1e3 * k['median_s']:8.2f}  "
               f"{k['agent_steps_per_s']:13.0f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(r, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_json(args.json, r)
 
 
 def _cmd_bench_jepa(args: argparse.Namespace) -> int:
@@ -247,11 +248,7 @@ def _cmd_bench_jepa(args: argparse.Namespace) -> int:
         print(f"  {name:22s} {1e3 * c['median_s']:9.2f} ms median (n={c['n']})")
     print(f"  latent planning is x{r['planning_speedup_latent_vs_pixel']:.1f} faster per "
           "decision than pixel planning")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(r, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_json(args.json, r)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -279,11 +276,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
           f"{100 * r['roofline_fraction']:.1f} % of the same-run GEMM roofline "
           f"({100 * r['fraction_of_square_peak']:.1f} % of the square-GEMM peak "
           f"{r['square_gemm_peak_gflops']:.1f} GFLOP/s)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(r, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_json(args.json, r)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
