@@ -171,6 +171,19 @@ def test_save_load_and_rollout(tmp_path, data):
     assert len(m2.history_["loss"]) == 2
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_pixel_predict_equals_training_forward(backend):
+    """The channels-last inference path of ``PixelWorldModel.predict`` (used in
+    planning) equals ``o + net.forward(input)``, the im2col training path."""
+    d = generate_trajectories(4, 3, random_state=0, dtype=np.float64)
+    m = PixelWorldModel(epochs=1, batch_size=4, dtype="float64", backend=backend,
+                        random_state=0).fit(d["obs"], d["actions"])
+    o, a = d["obs"][:, 0], d["actions"][:, 0]
+    ref = o + m.nets_["predictor"].forward(m._input(o, a)).reshape(o.shape)
+    np.testing.assert_allclose(m.predict(o, a), ref, rtol=1e-12, atol=1e-12)
+    assert np.abs(ref - o).max() > 1e-3  # the network does something
+
+
 def test_bad_inputs_raise(data):
     with pytest.raises(ValidationError, match=r"actions must be \(n_traj, T, action_dim\)"):
         LatentWorldModel(epochs=1).fit(data["obs"], data["actions"][:, :5])
