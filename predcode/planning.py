@@ -26,7 +26,42 @@ import numpy as np
 from .exceptions import ValidationError
 from .validation import check_int, check_param, check_random_state
 
-__all__ = ["CEM", "run_episode"]
+__all__ = ["CEM", "run_episode", "horizon_cost", "COST_FORMS"]
+
+#: Reductions of per-step costs to a sequence cost (:func:`horizon_cost`).
+COST_FORMS = ("sum", "final", "min")
+
+
+def horizon_cost(d: Any, form: str = "sum") -> Any:
+    r"""Reduce per-step costs ``d`` (samples, H) to one cost per action sequence.
+
+    With :math:`d_h` the cost of the state predicted after step :math:`h`
+    (e.g. the squared distance to the goal):
+
+    * ``"sum"``: :math:`c = \sum_{h=1}^H d_h` (reach the goal early and stay);
+    * ``"final"``: :math:`c = d_H` (endpoint cost);
+    * ``"min"``: :math:`c = \min_{h} d_h` (closest approach: a sequence is as good as
+      the nearest it comes to the goal, whatever it does afterwards).
+
+    Parameters
+    ----------
+    d : array (samples, H)
+    form : {"sum", "final", "min"}
+
+    Returns
+    -------
+    array (samples,)
+    """
+    if form not in COST_FORMS:
+        raise ValidationError(f"horizon_cost: form must be one of {COST_FORMS}, got {form!r}.")
+    if getattr(d, "ndim", None) != 2:
+        raise ValidationError(f"horizon_cost: d must be 2-D (samples, H), got shape "
+                              f"{getattr(d, 'shape', None)}.")
+    if form == "sum":
+        return d.sum(axis=1)
+    if form == "final":
+        return d[:, -1]
+    return d.min(axis=1)
 
 
 @dataclass
