@@ -43,7 +43,7 @@ def test_quick_reproduction_writes_report(name, tmp_path):
 def test_full_ijepa_digits_sigreg_prevents_collapse(tmp_path):
     """The full digits comparison (about 2 minutes): without a regulariser the
     shared encoder's embeddings shrink (s.d. 0.003 measured) and SIGReg keeps them
-    (0.08), the LeJEPA claim. The full ``lewm-two-rooms`` run (about 7 minutes) is
+    (0.08), the LeJEPA claim. The full ``lewm-two-rooms`` run (19 minutes, 1 core) is
     left to the CLI; its quick path is tested above."""
     report = get_reproduction("ijepa-digits")(tmp_path, verbose=False)
     holds = {c["claim"]: c["holds"] for c in report["claims"]}

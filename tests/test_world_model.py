@@ -118,7 +118,7 @@ def test_closest_approach_cost_with_true_dynamics(cross):
 
 
 def test_latent_cost_forms_match_hand_computation(data):
-    from predcode.reproduce.lewm import latent_cost
+    from predcode.reproduce.lewm import latent_cost, oracle_latent_cost
 
     m = LatentWorldModel(latent_dim=4, epochs=1, random_state=0).fit(data["obs"],
                                                                      data["actions"])
@@ -129,6 +129,14 @@ def test_latent_cost_forms_match_hand_computation(data):
     d = ((Z - m.encode(ENV.render(goal[None]).astype(np.float32))[:, None]) ** 2).sum(axis=2)
     for form, want in (("sum", d.sum(axis=1)), ("final", d[:, -1]), ("min", d.min(axis=1))):
         np.testing.assert_allclose(latent_cost(m, ENV, goal, form)(start)(A), want, rtol=1e-6)
+    # the diagnostic "true dynamics, latent cost": encoded true positions, endpoint form
+    p = np.repeat(start[None], 5, axis=0)
+    for h in range(A.shape[1]):
+        p = ENV.step(p, A[:, h])
+    want = ((m.encode(ENV.render(p).astype(np.float32))
+             - m.encode(ENV.render(goal[None]).astype(np.float32))) ** 2).sum(axis=1)
+    np.testing.assert_allclose(oracle_latent_cost(m, ENV, goal, "final")(start)(A), want,
+                               rtol=1e-5)
 
 
 def _fd_check(model, O, A):
