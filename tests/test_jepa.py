@@ -84,7 +84,11 @@ def _tiny(**kw):
 @pytest.mark.parametrize("kw", [dict(collapse="ema"), dict(collapse="sigreg"),
                                 dict(collapse="vicreg"), dict(collapse="none"),
                                 dict(predict="pixels"),
-                                dict(collapse="sigreg", patch=2, image_shape=(8, 8))])
+                                dict(collapse="sigreg", patch=2, image_shape=(8, 8)),
+                                dict(collapse="ema", depth=3),
+                                dict(collapse="sigreg", reg_on="pooled"),
+                                dict(collapse="vicreg", reg_on="pooled", reg_samples=2),
+                                dict(collapse="sigreg", depth=2, patch=2, image_shape=(8, 8))])
 def test_training_gradient_matches_finite_differences(kw):
     """∂(loss + λ reg)/∂θ by the hand-written backward equals central differences (1e-5)."""
     rng = np.random.default_rng(1)

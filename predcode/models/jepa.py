@@ -107,13 +107,16 @@ class ConvEncoder(Layer):
     """Pixels (N, c_in, H, W) → patch representations (N, P, D) (see module doc)."""
 
     def __init__(self, c_in: int, channels: int, embed_dim: int, patch: int, *,
-                 backend: str, rng: np.random.Generator, dtype: Any):
+                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1):
         super().__init__()
         self.backend = backend
         k = 2 * patch - 1
         kw = {"backend": backend, "rng": rng, "dtype": dtype}
+        convs: list[Layer] = [Conv2d(c_in, channels, 3, padding=1, **kw), GELU(backend=backend)]
+        for _ in range(depth - 1):  # each further 3x3 layer widens the receptive field by 2 px
+            convs += [Conv2d(channels, channels, 3, padding=1, **kw), GELU(backend=backend)]
         self.net = Sequential(
-            Conv2d(c_in, channels, 3, padding=1, **kw), GELU(backend=backend),
+            *convs,
             Conv2d(channels, channels, k, stride=patch, padding=patch - 1, **kw),
             GELU(backend=backend), Conv2d(channels, embed_dim, 1, **kw))
         self.layers = [self.net]
@@ -187,6 +190,9 @@ class IJEPA(Model):
     channels, embed_dim : int
         Width of the convolutional encoder and dimension :math:`D` of a patch
         representation.
+    depth : int
+        Number of 3×3 convolutions before the patchify convolution (default 1;
+        each one more widens a patch's receptive field by two pixels).
     pred_hidden, pos_dim : int
         Predictor width and positional-embedding size (multiple of 4).
     predict : {"latent", "pixels"}
@@ -196,6 +202,10 @@ class IJEPA(Model):
     reg_weight : float, optional
         :math:`\lambda` of SIGReg (default 0.1) or the scale of the VICReg terms
         (default 1, the paper's ratios).
+    reg_on : {"patches", "pooled"}
+        What the regulariser sees: every patch embedding (default) or one
+        embedding per image, the mean over its patches (LeJEPA regularises the
+        per-image embedding).
     ema : (float, float)
         EMA momentum at the start and the end of training (I-JEPA: 0.996, 1.0).
     n_targets, target_scale, target_aspect, context_scale
@@ -225,8 +235,9 @@ class IJEPA(Model):
                 "optimizer_", "step_", "total_steps_", "rng_")
 
     def __init__(self, image_shape=(8, 8), *, patch: int = 1, channels: int = 16,
-                 embed_dim: int = 16, pred_hidden: int = 128, pos_dim: int = 16,
+                 embed_dim: int = 16, depth: int = 1, pred_hidden: int = 128, pos_dim: int = 16,
                  predict: str = "latent", collapse: str = "ema", reg_weight: float | None = None,
+                 reg_on: str = "patches",
                  ema=(0.996, 1.0), n_targets: int = 4, target_scale=(0.15, 0.2),
                  target_aspect=(0.75, 1.5), context_scale=(0.85, 1.0), epochs: int = 10,
                  batch_size: int = 64, lr: float = 2e-3, warmup: float = 0.1,
@@ -238,11 +249,13 @@ class IJEPA(Model):
         self.patch = patch
         self.channels = channels
         self.embed_dim = embed_dim
+        self.depth = depth
         self.pred_hidden = pred_hidden
         self.pos_dim = pos_dim
         self.predict = predict
         self.collapse = collapse
         self.reg_weight = reg_weight
+        self.reg_on = reg_on
         self.ema = ema
         self.n_targets = n_targets
         self.target_scale = target_scale
@@ -269,7 +282,7 @@ class IJEPA(Model):
             raise ValidationError(f"IJEPA.patch: image_shape {self.hw_} must be divisible by the "
                                   f"patch size, got patch={p}.")
         self.grid_ = (self.hw_[0] // p, self.hw_[1] // p)
-        for name in ("channels", "embed_dim", "pred_hidden", "epochs", "batch_size",
+        for name in ("channels", "embed_dim", "depth", "pred_hidden", "epochs", "batch_size",
                      "n_targets", "sigreg_directions"):
             check_int(getattr(self, name), name, o)
         check_int(self.pos_dim, "pos_dim", o, low=4)
@@ -278,6 +291,7 @@ class IJEPA(Model):
             raise ValidationError(f"IJEPA.pos_dim: must be a multiple of 4, got {self.pos_dim}.")
         check_choice(self.predict, "predict", ("latent", "pixels"), o)
         check_choice(self.collapse, "collapse", _COLLAPSE, o)
+        check_choice(self.reg_on, "reg_on", ("patches", "pooled"), o)
         if self.reg_weight is None:
             self.reg_weight_ = 1.0 if self.collapse == "vicreg" else 0.1
         else:
@@ -305,11 +319,14 @@ class IJEPA(Model):
         kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
         P = self.grid_[0] * self.grid_[1]
         out = self.embed_dim if self.predict == "latent" else self.patch ** 2
+        kw["depth"] = self.depth
         self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **kw)
+        del kw["depth"]
         self.predictor_ = PositionalPredictor(P, self.embed_dim, self.pred_hidden,
                                               sincos_2d(self.grid_, self.pos_dim), out, **kw)
         if self.uses_ema:
-            self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **kw)
+            self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch,
+                                               depth=self.depth, **kw)
             copy_params(self.encoder_, self.target_encoder_)
         else:
             self.target_encoder_ = self.encoder_
@@ -376,9 +393,12 @@ class IJEPA(Model):
         if shared:
             gtgt = -gpred
             if self.collapse != "none" and self.reg_weight_ > 0:
-                z = h_tgt.reshape(-1, self.embed_dim)
+                pooled = self.reg_on == "pooled"
+                # LeJEPA regularises one embedding per image (the pooled one); "patches"
+                # regularises every patch embedding
+                z = h_tgt.mean(axis=1) if pooled else h_tgt.reshape(-1, self.embed_dim)
                 rows = None
-                if z.shape[0] > self.reg_samples:  # a random subset of the patch embeddings
+                if z.shape[0] > self.reg_samples:  # a random subset of the embeddings
                     rows = xp.asarray(np.sort(rng.choice(z.shape[0], self.reg_samples,
                                                          replace=False)))
                     z = z[rows]
@@ -390,10 +410,12 @@ class IJEPA(Model):
                                             cov_weight=0.04)
                     reg, gz = reg / 2, (ga + gb) / 2
                 if rows is not None:
-                    gfull = xp.zeros((h_tgt.shape[0] * h_tgt.shape[1], self.embed_dim),
-                                     dtype=gz.dtype)
+                    n_rows = h_tgt.shape[0] if pooled else h_tgt.shape[0] * h_tgt.shape[1]
+                    gfull = xp.zeros((n_rows, self.embed_dim), dtype=gz.dtype)
                     gfull[rows] = gz
                     gz = gfull
+                if pooled:  # d mean / d h_j = 1/P at every position
+                    gz = xp.broadcast_to(gz[:, None, :] / h_tgt.shape[1], h_tgt.shape)
                 gtgt = gtgt + self.reg_weight_ * gz.reshape(h_tgt.shape)
             self.encoder_.backward(xp.concatenate([gh_ctx, gtgt]))
         else:
