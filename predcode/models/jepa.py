@@ -103,11 +103,33 @@ def sincos_2d(grid: tuple[int, int], dim: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+class AddPosition(Layer):
+    """Add a fixed positional map (1, C, gh, gw) to (N, C, gh, gw); backward is the identity."""
+
+    def __init__(self, pos: Any, *, backend: str):
+        super().__init__()
+        self.backend = backend
+        self.pos = pos
+
+    def forward(self, x: Any) -> Any:
+        return x + self.pos
+
+    def backward(self, g: Any) -> Any:
+        return g
+
+
 class ConvEncoder(Layer):
-    """Pixels (N, c_in, H, W) → patch representations (N, P, D) (see module doc)."""
+    """Pixels (N, c_in, H, W) → patch representations (N, P, D) (see module doc).
+
+    ``depth`` 3×3 convolutions, the strided patchify convolution, then (with
+    ``grid`` given) the fixed 2-D sin–cos embedding of each patch position added
+    to its channels, as a ViT adds positional embeddings to its patch
+    embeddings, and a 1×1 projection to ``embed_dim``.
+    """
 
     def __init__(self, c_in: int, channels: int, embed_dim: int, patch: int, *,
-                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1):
+                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1,
+                 grid: tuple[int, int] | None = None):
         super().__init__()
         self.backend = backend
         k = 2 * patch - 1
@@ -115,10 +137,11 @@ class ConvEncoder(Layer):
         convs: list[Layer] = [Conv2d(c_in, channels, 3, padding=1, **kw), GELU(backend=backend)]
         for _ in range(depth - 1):  # each further 3x3 layer widens the receptive field by 2 px
             convs += [Conv2d(channels, channels, 3, padding=1, **kw), GELU(backend=backend)]
-        self.net = Sequential(
-            *convs,
-            Conv2d(channels, channels, k, stride=patch, padding=patch - 1, **kw),
-            GELU(backend=backend), Conv2d(channels, embed_dim, 1, **kw))
+        convs.append(Conv2d(channels, channels, k, stride=patch, padding=patch - 1, **kw))
+        if grid is not None:
+            pos = sincos_2d(grid, channels).T.reshape(1, channels, *grid).astype(dtype)
+            convs.append(AddPosition(get_namespace(backend).asarray(pos), backend=backend))
+        self.net = Sequential(*convs, GELU(backend=backend), Conv2d(channels, embed_dim, 1, **kw))
         self.layers = [self.net]
 
     def forward(self, x: Any) -> Any:
@@ -193,6 +216,11 @@ class IJEPA(Model):
     depth : int
         Number of 3×3 convolutions before the patchify convolution (default 1;
         each one more widens a patch's receptive field by two pixels).
+    pos_embed : bool
+        Add fixed 2-D sin–cos positional embeddings (``channels`` wide) to the
+        patch embeddings inside the encoders, as I-JEPA's ViT does; without them
+        (default) the encoder is translation-equivariant and its mean-pooled
+        output is a bag of local features.
     pred_hidden, pos_dim : int
         Predictor width and positional-embedding size (multiple of 4).
     predict : {"latent", "pixels"}
@@ -235,7 +263,8 @@ class IJEPA(Model):
                 "optimizer_", "step_", "total_steps_", "rng_")
 
     def __init__(self, image_shape=(8, 8), *, patch: int = 1, channels: int = 16,
-                 embed_dim: int = 16, depth: int = 1, pred_hidden: int = 128, pos_dim: int = 16,
+                 embed_dim: int = 16, depth: int = 1, pos_embed: bool = False,
+                 pred_hidden: int = 128, pos_dim: int = 16,
                  predict: str = "latent", collapse: str = "ema", reg_weight: float | None = None,
                  reg_on: str = "patches",
                  ema=(0.996, 1.0), n_targets: int = 4, target_scale=(0.15, 0.2),
@@ -250,6 +279,7 @@ class IJEPA(Model):
         self.channels = channels
         self.embed_dim = embed_dim
         self.depth = depth
+        self.pos_embed = pos_embed
         self.pred_hidden = pred_hidden
         self.pos_dim = pos_dim
         self.predict = predict
@@ -286,6 +316,11 @@ class IJEPA(Model):
                      "n_targets", "sigreg_directions"):
             check_int(getattr(self, name), name, o)
         check_int(self.pos_dim, "pos_dim", o, low=4)
+        if not isinstance(self.pos_embed, (bool, np.bool_)):
+            raise ValidationError(f"IJEPA.pos_embed: expected a bool, got {self.pos_embed!r}.")
+        if self.pos_embed and self.channels % 4:
+            raise ValidationError(f"IJEPA.channels: must be a multiple of 4 with pos_embed=True, "
+                                  f"got {self.channels}.")
         check_int(self.reg_samples, "reg_samples", o, low=2)
         if self.pos_dim % 4:
             raise ValidationError(f"IJEPA.pos_dim: must be a multiple of 4, got {self.pos_dim}.")
@@ -319,14 +354,13 @@ class IJEPA(Model):
         kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
         P = self.grid_[0] * self.grid_[1]
         out = self.embed_dim if self.predict == "latent" else self.patch ** 2
-        kw["depth"] = self.depth
-        self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **kw)
-        del kw["depth"]
+        enc_kw = {**kw, "depth": self.depth, "grid": self.grid_ if self.pos_embed else None}
+        self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **enc_kw)
         self.predictor_ = PositionalPredictor(P, self.embed_dim, self.pred_hidden,
                                               sincos_2d(self.grid_, self.pos_dim), out, **kw)
         if self.uses_ema:
             self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch,
-                                               depth=self.depth, **kw)
+                                               **enc_kw)
             copy_params(self.encoder_, self.target_encoder_)
         else:
             self.target_encoder_ = self.encoder_
