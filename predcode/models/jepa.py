@@ -41,7 +41,10 @@ Simplifications (said plainly): no vision transformer. The encoders are small
 convolutional networks on a patch grid (a 3×3 convolution, a strided
 "patchify" convolution, a 1×1 projection to ``embed_dim``), so a patch's
 representation sees its neighbours only, and masked-out patches are zeroed in
-the input (with a mask channel) instead of being dropped as tokens. The
+the input (with a mask channel) instead of being dropped as tokens;
+``pos_embed=True`` adds fixed 2-D sin–cos positional embeddings to the patch
+embeddings, as the ViT does (without them the encoder is
+translation-equivariant and its mean-pooled output a bag of local features). The
 predictor is an MLP: the masked context map is flattened into a global vector
 :math:`c`, and each target position's prediction is
 :math:`\mathrm{MLP}([c, \mathrm{pos}_j])` with fixed 2-D sin–cos positional
