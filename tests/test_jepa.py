@@ -86,6 +86,7 @@ def _tiny(**kw):
                                 dict(predict="pixels"),
                                 dict(collapse="sigreg", patch=2, image_shape=(8, 8)),
                                 dict(collapse="ema", depth=3),
+                                dict(collapse="ema", pred_depth=3),
                                 dict(collapse="sigreg", depth=2, patch=2, image_shape=(8, 8)),
                                 dict(collapse="sigreg", reg_on="pooled"),
                                 dict(collapse="vicreg", reg_on="pooled", reg_samples=2),
@@ -93,8 +94,8 @@ def _tiny(**kw):
                                 dict(collapse="sigreg", pos_embed=True, channels=4, patch=2,
                                      image_shape=(8, 8))],
                          ids=["ema", "sigreg", "vicreg", "none", "pixels", "sigreg-patch2",
-                              "ema-depth3", "sigreg-patch2-depth2", "sigreg-pooled",
-                              "vicreg-pooled", "ema-pos", "sigreg-pos-patch2"])
+                              "ema-depth3", "ema-pred-depth3", "sigreg-patch2-depth2",
+                              "sigreg-pooled", "vicreg-pooled", "ema-pos", "sigreg-pos-patch2"])
 def test_training_gradient_matches_finite_differences(kw):
     """∂(loss + λ reg)/∂θ by the hand-written backward equals central differences (1e-5)."""
     rng = np.random.default_rng(1)

@@ -172,7 +172,7 @@ class PositionalPredictor(Layer):
     """
 
     def __init__(self, n_pos: int, d_in: int, hidden: int, pos: np.ndarray, d_out: int, *,
-                 backend: str, rng: np.random.Generator, dtype: Any):
+                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1):
         super().__init__()
         self.backend = backend
         kw = {"backend": backend, "rng": rng, "dtype": dtype}
@@ -183,18 +183,32 @@ class PositionalPredictor(Layer):
         self.lin_p = Linear(pos.shape[1], hidden, bias=False, **kw)
         self.act2, self.lin3 = GELU(backend=backend), Linear(hidden, d_out, **kw)
         self.layers = [self.lin1, self.lin_c, self.lin_p, self.lin3]
+        # depth > 1: further hidden layers per (image, position) before the output
+        self.extra = None
+        if depth > 1:
+            extra: list[Layer] = []
+            for _ in range(depth - 1):
+                extra += [Linear(hidden, hidden, **kw), GELU(backend=backend)]
+            self.extra = Sequential(*extra)
+            self.layers.append(self.extra)
 
     def forward(self, h: Any, m: Any) -> Any:  # type: ignore[override]
         n = h.shape[0]
         self._cache = m
         c = self.act1.forward(self.lin1.forward((h * m[:, :, None]).reshape(n, -1)))
         z = self.lin_c.forward(c)[:, None, :] + self.lin_p.forward(self.pos)[None]
-        return self.lin3.forward(self.act2.forward(z))
+        a = self.act2.forward(z)
+        if self.extra is not None:
+            a = self.extra.forward(a)
+        return self.lin3.forward(a)
 
     def backward(self, g: Any) -> Any:
         self._check_cached("h")
         m = self._cache
-        gz = self.act2.backward(self.lin3.backward(g))
+        ga = self.lin3.backward(g)
+        if self.extra is not None:
+            ga = self.extra.backward(ga)
+        gz = self.act2.backward(ga)
         self.lin_p.backward(gz.sum(axis=0))
         gc = self.lin_c.backward(gz.sum(axis=1))
         gu = self.lin1.backward(self.act1.backward(gc))
@@ -226,6 +240,9 @@ class IJEPA(Model):
         output is a bag of local features.
     pred_hidden, pos_dim : int
         Predictor width and positional-embedding size (multiple of 4).
+    pred_depth : int
+        Hidden layers of the predictor after the (context, position) layer
+        (default 1: one; each more adds a ``pred_hidden``-wide GELU layer).
     predict : {"latent", "pixels"}
         Predict target representations (JEPA) or target pixels (baseline).
     collapse : {"ema", "sigreg", "vicreg", "none"}
@@ -267,7 +284,7 @@ class IJEPA(Model):
 
     def __init__(self, image_shape=(8, 8), *, patch: int = 1, channels: int = 16,
                  embed_dim: int = 16, depth: int = 1, pos_embed: bool = False,
-                 pred_hidden: int = 128, pos_dim: int = 16,
+                 pred_hidden: int = 128, pred_depth: int = 1, pos_dim: int = 16,
                  predict: str = "latent", collapse: str = "ema", reg_weight: float | None = None,
                  reg_on: str = "patches",
                  ema=(0.996, 1.0), n_targets: int = 4, target_scale=(0.15, 0.2),
@@ -284,6 +301,7 @@ class IJEPA(Model):
         self.depth = depth
         self.pos_embed = pos_embed
         self.pred_hidden = pred_hidden
+        self.pred_depth = pred_depth
         self.pos_dim = pos_dim
         self.predict = predict
         self.collapse = collapse
@@ -315,8 +333,8 @@ class IJEPA(Model):
             raise ValidationError(f"IJEPA.patch: image_shape {self.hw_} must be divisible by the "
                                   f"patch size, got patch={p}.")
         self.grid_ = (self.hw_[0] // p, self.hw_[1] // p)
-        for name in ("channels", "embed_dim", "depth", "pred_hidden", "epochs", "batch_size",
-                     "n_targets", "sigreg_directions"):
+        for name in ("channels", "embed_dim", "depth", "pred_hidden", "pred_depth", "epochs",
+                     "batch_size", "n_targets", "sigreg_directions"):
             check_int(getattr(self, name), name, o)
         check_int(self.pos_dim, "pos_dim", o, low=4)
         if not isinstance(self.pos_embed, (bool, np.bool_)):
@@ -360,7 +378,8 @@ class IJEPA(Model):
         enc_kw = {**kw, "depth": self.depth, "grid": self.grid_ if self.pos_embed else None}
         self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **enc_kw)
         self.predictor_ = PositionalPredictor(P, self.embed_dim, self.pred_hidden,
-                                              sincos_2d(self.grid_, self.pos_dim), out, **kw)
+                                              sincos_2d(self.grid_, self.pos_dim), out,
+                                              depth=self.pred_depth, **kw)
         if self.uses_ema:
             self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch,
                                                **enc_kw)
