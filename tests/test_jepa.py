@@ -84,7 +84,18 @@ def _tiny(**kw):
 @pytest.mark.parametrize("kw", [dict(collapse="ema"), dict(collapse="sigreg"),
                                 dict(collapse="vicreg"), dict(collapse="none"),
                                 dict(predict="pixels"),
-                                dict(collapse="sigreg", patch=2, image_shape=(8, 8))])
+                                dict(collapse="sigreg", patch=2, image_shape=(8, 8)),
+                                dict(collapse="ema", depth=3),
+                                dict(collapse="ema", pred_depth=3),
+                                dict(collapse="sigreg", depth=2, patch=2, image_shape=(8, 8)),
+                                dict(collapse="sigreg", reg_on="pooled"),
+                                dict(collapse="vicreg", reg_on="pooled", reg_samples=2),
+                                dict(collapse="ema", pos_embed=True, channels=4, depth=2),
+                                dict(collapse="sigreg", pos_embed=True, channels=4, patch=2,
+                                     image_shape=(8, 8))],
+                         ids=["ema", "sigreg", "vicreg", "none", "pixels", "sigreg-patch2",
+                              "ema-depth3", "ema-pred-depth3", "sigreg-patch2-depth2",
+                              "sigreg-pooled", "vicreg-pooled", "ema-pos", "sigreg-pos-patch2"])
 def test_training_gradient_matches_finite_differences(kw):
     """∂(loss + λ reg)/∂θ by the hand-written backward equals central differences (1e-5)."""
     rng = np.random.default_rng(1)
@@ -116,6 +127,20 @@ def test_training_gradient_matches_finite_differences(kw):
             p[i] = old
             fd = (fp - fm) / 2e-6
             assert grads[name][i] == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, i)
+
+
+def test_pos_embed_breaks_translation_equivariance():
+    """Without positional embeddings a constant image gives the same feature at every
+    interior patch (the encoder is a convolution); with them every patch differs,
+    by the sin–cos map added after the patchify convolution."""
+    X = np.ones((1, 36))
+    for pos, distinct in ((False, 1), (True, 16)):
+        m = _tiny(image_shape=(6, 6), pos_embed=pos, channels=4, lr=1e-12).fit(
+            np.zeros((2, 36)))
+        h = m.infer(X).reshape(6, 6, 4)[1:5, 1:5].reshape(16, 4)  # off the zero padding
+        assert len({tuple(np.round(r, 9)) for r in h}) == distinct, pos
+    with pytest.raises(ValidationError, match="IJEPA.channels"):
+        _tiny(pos_embed=True, channels=3).fit(np.zeros((4, 16)))
 
 
 def test_ema_target_gets_no_gradient_and_follows_momentum():

@@ -37,14 +37,18 @@ def test_quick_reproduction_writes_report(name, tmp_path):
             res["random-encoder"]["pooled"]["probe_accuracy"])
         assert s["mean_difference"] == pytest.approx(
             sum(a - b for a, b in zip(s["jepa_ema"], s["random_encoder"], strict=True)) / 2)
+        assert s["se_difference"] == pytest.approx(s["sd_difference"] / 2 ** 0.5)
+        assert s["settings"] == {"ema": (0.996, 1.0)}
 
 
 @pytest.mark.slow
 def test_full_ijepa_digits_sigreg_prevents_collapse(tmp_path):
     """The full digits comparison (about 2 minutes): without a regulariser the
-    shared encoder's embeddings shrink (s.d. 0.003 measured) and SIGReg keeps them
-    (0.08), the LeJEPA claim. The full ``lewm-two-rooms`` run (19 minutes, 1 core) is
-    left to the CLI; its quick path is tested above."""
+    shared encoder's embeddings shrink (s.d. 0.004 measured) and SIGReg keeps them
+    (0.08), the LeJEPA claim. (JEPA-EMA does not beat its random encoder
+    robustly: +1.0 +- 0.9 points over seeds 0-4, mean +- s.e.; that claim is
+    reported, not asserted.) The full ``lewm-two-rooms`` run (19 minutes, 1 core)
+    is left to the CLI; its quick path is tested above."""
     report = get_reproduction("ijepa-digits")(tmp_path, verbose=False)
     holds = {c["claim"]: c["holds"] for c in report["claims"]}
     assert holds["no regulariser, shared encoder: embeddings shrink; SIGReg prevents it"]

@@ -41,7 +41,10 @@ Simplifications (said plainly): no vision transformer. The encoders are small
 convolutional networks on a patch grid (a 3×3 convolution, a strided
 "patchify" convolution, a 1×1 projection to ``embed_dim``), so a patch's
 representation sees its neighbours only, and masked-out patches are zeroed in
-the input (with a mask channel) instead of being dropped as tokens. The
+the input (with a mask channel) instead of being dropped as tokens;
+``pos_embed=True`` adds fixed 2-D sin–cos positional embeddings to the patch
+embeddings, as the ViT does (without them the encoder is
+translation-equivariant and its mean-pooled output a bag of local features). The
 predictor is an MLP: the masked context map is flattened into a global vector
 :math:`c`, and each target position's prediction is
 :math:`\mathrm{MLP}([c, \mathrm{pos}_j])` with fixed 2-D sin–cos positional
@@ -103,19 +106,45 @@ def sincos_2d(grid: tuple[int, int], dim: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+class AddPosition(Layer):
+    """Add a fixed positional map (1, C, gh, gw) to (N, C, gh, gw); backward is the identity."""
+
+    def __init__(self, pos: Any, *, backend: str):
+        super().__init__()
+        self.backend = backend
+        self.pos = pos
+
+    def forward(self, x: Any) -> Any:
+        return x + self.pos
+
+    def backward(self, g: Any) -> Any:
+        return g
+
+
 class ConvEncoder(Layer):
-    """Pixels (N, c_in, H, W) → patch representations (N, P, D) (see module doc)."""
+    """Pixels (N, c_in, H, W) → patch representations (N, P, D) (see module doc).
+
+    ``depth`` 3×3 convolutions, the strided patchify convolution, then (with
+    ``grid`` given) the fixed 2-D sin–cos embedding of each patch position added
+    to its channels, as a ViT adds positional embeddings to its patch
+    embeddings, and a 1×1 projection to ``embed_dim``.
+    """
 
     def __init__(self, c_in: int, channels: int, embed_dim: int, patch: int, *,
-                 backend: str, rng: np.random.Generator, dtype: Any):
+                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1,
+                 grid: tuple[int, int] | None = None):
         super().__init__()
         self.backend = backend
         k = 2 * patch - 1
         kw = {"backend": backend, "rng": rng, "dtype": dtype}
-        self.net = Sequential(
-            Conv2d(c_in, channels, 3, padding=1, **kw), GELU(backend=backend),
-            Conv2d(channels, channels, k, stride=patch, padding=patch - 1, **kw),
-            GELU(backend=backend), Conv2d(channels, embed_dim, 1, **kw))
+        convs: list[Layer] = [Conv2d(c_in, channels, 3, padding=1, **kw), GELU(backend=backend)]
+        for _ in range(depth - 1):  # each further 3x3 layer widens the receptive field by 2 px
+            convs += [Conv2d(channels, channels, 3, padding=1, **kw), GELU(backend=backend)]
+        convs.append(Conv2d(channels, channels, k, stride=patch, padding=patch - 1, **kw))
+        if grid is not None:
+            pos = sincos_2d(grid, channels).T.reshape(1, channels, *grid).astype(dtype)
+            convs.append(AddPosition(get_namespace(backend).asarray(pos), backend=backend))
+        self.net = Sequential(*convs, GELU(backend=backend), Conv2d(channels, embed_dim, 1, **kw))
         self.layers = [self.net]
 
     def forward(self, x: Any) -> Any:
@@ -143,7 +172,7 @@ class PositionalPredictor(Layer):
     """
 
     def __init__(self, n_pos: int, d_in: int, hidden: int, pos: np.ndarray, d_out: int, *,
-                 backend: str, rng: np.random.Generator, dtype: Any):
+                 backend: str, rng: np.random.Generator, dtype: Any, depth: int = 1):
         super().__init__()
         self.backend = backend
         kw = {"backend": backend, "rng": rng, "dtype": dtype}
@@ -154,18 +183,32 @@ class PositionalPredictor(Layer):
         self.lin_p = Linear(pos.shape[1], hidden, bias=False, **kw)
         self.act2, self.lin3 = GELU(backend=backend), Linear(hidden, d_out, **kw)
         self.layers = [self.lin1, self.lin_c, self.lin_p, self.lin3]
+        # depth > 1: further hidden layers per (image, position) before the output
+        self.extra = None
+        if depth > 1:
+            extra: list[Layer] = []
+            for _ in range(depth - 1):
+                extra += [Linear(hidden, hidden, **kw), GELU(backend=backend)]
+            self.extra = Sequential(*extra)
+            self.layers.append(self.extra)
 
     def forward(self, h: Any, m: Any) -> Any:  # type: ignore[override]
         n = h.shape[0]
         self._cache = m
         c = self.act1.forward(self.lin1.forward((h * m[:, :, None]).reshape(n, -1)))
         z = self.lin_c.forward(c)[:, None, :] + self.lin_p.forward(self.pos)[None]
-        return self.lin3.forward(self.act2.forward(z))
+        a = self.act2.forward(z)
+        if self.extra is not None:
+            a = self.extra.forward(a)
+        return self.lin3.forward(a)
 
     def backward(self, g: Any) -> Any:
         self._check_cached("h")
         m = self._cache
-        gz = self.act2.backward(self.lin3.backward(g))
+        ga = self.lin3.backward(g)
+        if self.extra is not None:
+            ga = self.extra.backward(ga)
+        gz = self.act2.backward(ga)
         self.lin_p.backward(gz.sum(axis=0))
         gc = self.lin_c.backward(gz.sum(axis=1))
         gu = self.lin1.backward(self.act1.backward(gc))
@@ -187,8 +230,19 @@ class IJEPA(Model):
     channels, embed_dim : int
         Width of the convolutional encoder and dimension :math:`D` of a patch
         representation.
+    depth : int
+        Number of 3×3 convolutions before the patchify convolution (default 1;
+        each one more widens a patch's receptive field by two pixels).
+    pos_embed : bool
+        Add fixed 2-D sin–cos positional embeddings (``channels`` wide) to the
+        patch embeddings inside the encoders, as I-JEPA's ViT does; without them
+        (default) the encoder is translation-equivariant and its mean-pooled
+        output is a bag of local features.
     pred_hidden, pos_dim : int
         Predictor width and positional-embedding size (multiple of 4).
+    pred_depth : int
+        Hidden layers of the predictor after the (context, position) layer
+        (default 1: one; each more adds a ``pred_hidden``-wide GELU layer).
     predict : {"latent", "pixels"}
         Predict target representations (JEPA) or target pixels (baseline).
     collapse : {"ema", "sigreg", "vicreg", "none"}
@@ -196,6 +250,10 @@ class IJEPA(Model):
     reg_weight : float, optional
         :math:`\lambda` of SIGReg (default 0.1) or the scale of the VICReg terms
         (default 1, the paper's ratios).
+    reg_on : {"patches", "pooled"}
+        What the regulariser sees: every patch embedding (default) or one
+        embedding per image, the mean over its patches (LeJEPA regularises the
+        per-image embedding).
     ema : (float, float)
         EMA momentum at the start and the end of training (I-JEPA: 0.996, 1.0).
     n_targets, target_scale, target_aspect, context_scale
@@ -225,8 +283,10 @@ class IJEPA(Model):
                 "optimizer_", "step_", "total_steps_", "rng_")
 
     def __init__(self, image_shape=(8, 8), *, patch: int = 1, channels: int = 16,
-                 embed_dim: int = 16, pred_hidden: int = 128, pos_dim: int = 16,
+                 embed_dim: int = 16, depth: int = 1, pos_embed: bool = False,
+                 pred_hidden: int = 128, pred_depth: int = 1, pos_dim: int = 16,
                  predict: str = "latent", collapse: str = "ema", reg_weight: float | None = None,
+                 reg_on: str = "patches",
                  ema=(0.996, 1.0), n_targets: int = 4, target_scale=(0.15, 0.2),
                  target_aspect=(0.75, 1.5), context_scale=(0.85, 1.0), epochs: int = 10,
                  batch_size: int = 64, lr: float = 2e-3, warmup: float = 0.1,
@@ -238,11 +298,15 @@ class IJEPA(Model):
         self.patch = patch
         self.channels = channels
         self.embed_dim = embed_dim
+        self.depth = depth
+        self.pos_embed = pos_embed
         self.pred_hidden = pred_hidden
+        self.pred_depth = pred_depth
         self.pos_dim = pos_dim
         self.predict = predict
         self.collapse = collapse
         self.reg_weight = reg_weight
+        self.reg_on = reg_on
         self.ema = ema
         self.n_targets = n_targets
         self.target_scale = target_scale
@@ -269,15 +333,21 @@ class IJEPA(Model):
             raise ValidationError(f"IJEPA.patch: image_shape {self.hw_} must be divisible by the "
                                   f"patch size, got patch={p}.")
         self.grid_ = (self.hw_[0] // p, self.hw_[1] // p)
-        for name in ("channels", "embed_dim", "pred_hidden", "epochs", "batch_size",
-                     "n_targets", "sigreg_directions"):
+        for name in ("channels", "embed_dim", "depth", "pred_hidden", "pred_depth", "epochs",
+                     "batch_size", "n_targets", "sigreg_directions"):
             check_int(getattr(self, name), name, o)
         check_int(self.pos_dim, "pos_dim", o, low=4)
+        if not isinstance(self.pos_embed, (bool, np.bool_)):
+            raise ValidationError(f"IJEPA.pos_embed: expected a bool, got {self.pos_embed!r}.")
+        if self.pos_embed and self.channels % 4:
+            raise ValidationError(f"IJEPA.channels: must be a multiple of 4 with pos_embed=True, "
+                                  f"got {self.channels}.")
         check_int(self.reg_samples, "reg_samples", o, low=2)
         if self.pos_dim % 4:
             raise ValidationError(f"IJEPA.pos_dim: must be a multiple of 4, got {self.pos_dim}.")
         check_choice(self.predict, "predict", ("latent", "pixels"), o)
         check_choice(self.collapse, "collapse", _COLLAPSE, o)
+        check_choice(self.reg_on, "reg_on", ("patches", "pooled"), o)
         if self.reg_weight is None:
             self.reg_weight_ = 1.0 if self.collapse == "vicreg" else 0.1
         else:
@@ -305,11 +375,14 @@ class IJEPA(Model):
         kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
         P = self.grid_[0] * self.grid_[1]
         out = self.embed_dim if self.predict == "latent" else self.patch ** 2
-        self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **kw)
+        enc_kw = {**kw, "depth": self.depth, "grid": self.grid_ if self.pos_embed else None}
+        self.encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **enc_kw)
         self.predictor_ = PositionalPredictor(P, self.embed_dim, self.pred_hidden,
-                                              sincos_2d(self.grid_, self.pos_dim), out, **kw)
+                                              sincos_2d(self.grid_, self.pos_dim), out,
+                                              depth=self.pred_depth, **kw)
         if self.uses_ema:
-            self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch, **kw)
+            self.target_encoder_ = ConvEncoder(2, self.channels, self.embed_dim, self.patch,
+                                               **enc_kw)
             copy_params(self.encoder_, self.target_encoder_)
         else:
             self.target_encoder_ = self.encoder_
@@ -376,9 +449,12 @@ class IJEPA(Model):
         if shared:
             gtgt = -gpred
             if self.collapse != "none" and self.reg_weight_ > 0:
-                z = h_tgt.reshape(-1, self.embed_dim)
+                pooled = self.reg_on == "pooled"
+                # LeJEPA regularises one embedding per image (the pooled one); "patches"
+                # regularises every patch embedding
+                z = h_tgt.mean(axis=1) if pooled else h_tgt.reshape(-1, self.embed_dim)
                 rows = None
-                if z.shape[0] > self.reg_samples:  # a random subset of the patch embeddings
+                if z.shape[0] > self.reg_samples:  # a random subset of the embeddings
                     rows = xp.asarray(np.sort(rng.choice(z.shape[0], self.reg_samples,
                                                          replace=False)))
                     z = z[rows]
@@ -390,10 +466,12 @@ class IJEPA(Model):
                                             cov_weight=0.04)
                     reg, gz = reg / 2, (ga + gb) / 2
                 if rows is not None:
-                    gfull = xp.zeros((h_tgt.shape[0] * h_tgt.shape[1], self.embed_dim),
-                                     dtype=gz.dtype)
+                    n_rows = h_tgt.shape[0] if pooled else h_tgt.shape[0] * h_tgt.shape[1]
+                    gfull = xp.zeros((n_rows, self.embed_dim), dtype=gz.dtype)
                     gfull[rows] = gz
                     gz = gfull
+                if pooled:  # d mean / d h_j = 1/P at every position
+                    gz = xp.broadcast_to(gz[:, None, :] / h_tgt.shape[1], h_tgt.shape)
                 gtgt = gtgt + self.reg_weight_ * gz.reshape(h_tgt.shape)
             self.encoder_.backward(xp.concatenate([gh_ctx, gtgt]))
         else:

@@ -14,6 +14,12 @@ representation). Compared:
 * ``random-encoder``: the JEPA encoder at initialisation (what training adds);
 * ``pixels``: the raw image.
 
+Every JEPA variant, the random encoder included, uses the same encoder
+(:data:`DIGITS_ENCODER`; the default translation-equivariant CNN).
+``IJEPA(pos_embed=True)`` with momentum 0.95 → 1 beat its random encoder on
+seeds 0–4 (+1.07 ± 0.37 points) but not on fresh seeds 5–9, so it is not the
+default (docs/jepa.rst).
+
 Reported per model: probe accuracy on the pooled (``D``-dim) and on the full
 patch map (``P·D``-dim) representation, effective rank, embedding s.d., wall time;
 and JEPA-EMA minus its random encoder over seeds 0–4 (paired: same split and
@@ -51,6 +57,11 @@ def _scores(Ztr: Any, Zte: Any, ytr: Any, yte: Any) -> dict[str, float]:
             "effective_rank": effective_rank(Zte), "std": float(Zte.std(axis=0).mean())}
 
 
+#: Encoder and EMA settings of the digits comparison (see the module doc).
+DIGITS_ENCODER: dict[str, Any] = {}
+DIGITS_EMA: tuple[float, float] = (0.996, 1.0)
+
+
 def compare_on_digits(*, epochs: int = 20, max_train: int | None = None, embed_dim: int = 32,
                       backend: str = "auto", random_state: int = 0,
                       verbose: bool = False) -> dict[str, Any]:
@@ -62,9 +73,10 @@ def compare_on_digits(*, epochs: int = 20, max_train: int | None = None, embed_d
     Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
     res: dict[str, Any] = {"pixels": {"pooled": _scores(Xtr, Xte, ytr, yte), "wall_time_s": 0.0}}
     common = dict(epochs=epochs, embed_dim=embed_dim, backend=backend, random_state=random_state,
-                  verbose=verbose)
-    variants = {"jepa-ema": dict(collapse="ema"), "jepa-sigreg": dict(collapse="sigreg"),
-                "jepa-none": dict(collapse="none"), "pixel-pred": dict(predict="pixels"),
+                  verbose=verbose, **DIGITS_ENCODER)
+    variants = {"jepa-ema": dict(collapse="ema", ema=DIGITS_EMA),
+                "jepa-sigreg": dict(collapse="sigreg"), "jepa-none": dict(collapse="none"),
+                "pixel-pred": dict(predict="pixels"),
                 "random-encoder": dict(collapse="none", lr=1e-12, epochs=1)}
     histories = {}
     for name, kw in variants.items():
@@ -95,10 +107,15 @@ def ema_vs_random_over_seeds(seeds=(0, 1, 2, 3, 4), *, epochs: int = 20,
 
     Each seed draws its own train/test split, initialisation and masks; the
     same seed gives both models the same split and the same initial encoder,
-    so the difference is paired. Returns the accuracies, the paired
-    differences and their mean and sample s.d. (``ddof=1``).
+    so the difference is paired. ``ema_kw`` overrides the model's settings
+    (default: :data:`DIGITS_ENCODER` and ``ema=DIGITS_EMA``). Returns the
+    accuracies, the paired differences, their mean, sample s.d. (``ddof=1``)
+    and standard error.
     """
     import numpy as np
+
+    ema_kw = {**DIGITS_ENCODER, "ema": DIGITS_EMA, **ema_kw}
+    enc_kw = {k: v for k, v in ema_kw.items() if k not in ("ema", "lr", "epochs")}
 
     ema, rnd = [], []
     for seed in seeds:
@@ -108,14 +125,15 @@ def ema_vs_random_over_seeds(seeds=(0, 1, 2, 3, 4), *, epochs: int = 20,
         mu, sd = Xtr.mean(), Xtr.std()
         Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
         for acc, kw in ((ema, dict(collapse="ema", epochs=epochs, **ema_kw)),
-                        (rnd, dict(collapse="none", lr=1e-12, epochs=1))):
+                        (rnd, dict(collapse="none", lr=1e-12, epochs=1, **enc_kw))):
             m = IJEPA(embed_dim=embed_dim, backend=backend, random_state=seed, **kw).fit(Xtr)
             acc.append(linear_probe(to_numpy(m.infer(Xtr, pool="mean")), ytr,
                                     to_numpy(m.infer(Xte, pool="mean")), yte))
     d = np.asarray(ema) - np.asarray(rnd)
     sd_d = float(d.std(ddof=1)) if len(d) > 1 else 0.0
     return {"seeds": list(seeds), "jepa_ema": ema, "random_encoder": rnd,
-            "difference": d.tolist(), "mean_difference": float(d.mean()), "sd_difference": sd_d}
+            "difference": d.tolist(), "mean_difference": float(d.mean()), "sd_difference": sd_d,
+            "se_difference": sd_d / float(np.sqrt(len(d))), "settings": ema_kw}
 
 
 def compare_on_two_rooms(*, epochs: int = 20, n_traj: int = 120, embed_dim: int = 32,
@@ -209,11 +227,14 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
               "collapse without EMA/stop-grad; SIGReg avoids it (LeJEPA)",
               f"embedding s.d. {s_none:.3f} (none) vs {s_sig:.3f} (SIGReg)",
               s_sig > 3 * s_none),
-        claim("training adds to the random encoder (JEPA-EMA)",
-              "(sanity check)",
-              f"{100 * lat:.1f} % vs random encoder "
-              f"{100 * res['random-encoder']['pooled']['probe_accuracy']:.1f} %",
-              lat > res["random-encoder"]["pooled"]["probe_accuracy"]),
+        claim("training adds to the random encoder (JEPA-EMA, paired over seeds)",
+              "(sanity check: mean gain above twice its standard error)",
+              f"seed {spread['seeds'][0]}: {100 * lat:.1f} % vs random encoder "
+              f"{100 * res['random-encoder']['pooled']['probe_accuracy']:.1f} %; seeds "
+              f"{spread['seeds'][0]}-{spread['seeds'][-1]}: "
+              f"{100 * spread['mean_difference']:+.2f} +- {100 * spread['se_difference']:.2f} "
+              "points (mean +- s.e.)",
+              spread["mean_difference"] > 2 * spread["se_difference"]),
     ]
     rows = [f"{n}: probe {100 * v['pooled']['probe_accuracy']:.1f} % (pooled, "
             f"{v['pooled']['dim']}-d)"
@@ -224,8 +245,9 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     rows.append("JEPA-EMA minus random encoder, pooled probe, seeds "
                 f"{spread['seeds'][0]}-{spread['seeds'][-1]} (own split and initialisation "
                 "per seed): " + ", ".join(f"{100 * v:+.1f}" for v in spread["difference"])
-                + f" points; mean {100 * spread['mean_difference']:+.1f} +- "
-                f"{100 * spread['sd_difference']:.1f} (s.d.)")
+                + f" points; mean {100 * spread['mean_difference']:+.2f} +- "
+                f"{100 * spread['sd_difference']:.2f} (s.d.), standard error "
+                f"{100 * spread['se_difference']:.2f}")
     rows += [f"two rooms, {n}: probe R^2 of position {v['pooled']['probe_r2_position']:.2f} "
              f"(pooled, {v['pooled']['dim']}-d)"
              + (f", {v['patch_map']['probe_r2_position']:.2f} (patch map)"
