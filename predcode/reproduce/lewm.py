@@ -129,14 +129,24 @@ def oracle_latent_cost(model: Any, env: TwoRooms, goal: np.ndarray, form: str = 
 
 def evaluate_planner(cost_factory, env: TwoRooms, episodes: int, *, max_steps: int = 40,
                      tol: float = 0.1, random_state: int = 0,
-                     cem: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Success rates (same room / other room) and decision times over ``episodes``."""
+                     cem: dict[str, Any] | None = None, desc: str | None = None
+                     ) -> dict[str, Any]:
+    """Success rates (same room / other room) and decision times over ``episodes``.
+
+    Episodes alternate same room / other room; ``desc`` shows a progress bar
+    over the episodes with that label (``None``: no bar).
+    """
     rng = np.random.default_rng(random_state)
     cem = {**CEM_SETTINGS, **(cem or {})}
     out: dict[str, list] = {"same": [], "cross": []}
     times: list[float] = []
     dist: list[float] = []
-    for ep in range(episodes):
+    it = range(episodes)
+    if desc is not None:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=desc)
+    for ep in it:
         kind = "same" if ep % 2 == 0 else "cross"
         s = env.sample_free(1, rng, room=0)[0]
         g = env.sample_free(1, rng, room=0 if kind == "same" else 1)[0]
@@ -211,18 +221,23 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
     r2 = linear_probe(Ztr, train["pos"].reshape(-1, 2), Zte, test["pos"].reshape(-1, 2),
                       task="regression")
     f = COST_FORM
+
+    def bar(name: str) -> str | None:
+        return f"planning: {name}" if verbose else None
+
     planning = {
         "true": evaluate_planner(lambda g: true_cost(env, g, f), env, episodes,
-                                 max_steps=max_steps),
+                                 max_steps=max_steps, desc=bar("true dynamics")),
         "latent": evaluate_planner(lambda g: latent_cost(lat, env, g, f), env, episodes,
-                                   max_steps=max_steps),
+                                   max_steps=max_steps, desc=bar("latent model")),
         "pixel": evaluate_planner(lambda g: pixel_cost(pix, env, g, f), env, pixel_episodes,
-                                  max_steps=pixel_max_steps),
+                                  max_steps=pixel_max_steps, desc=bar("pixel model")),
         # the same episodes with the summed cost (the earlier setting), for comparison
         "true_sum": evaluate_planner(lambda g: true_cost(env, g, "sum"), env, episodes,
-                                     max_steps=max_steps),
+                                     max_steps=max_steps, desc=bar("true dynamics, sum")),
         "latent_sum": evaluate_planner(lambda g: latent_cost(lat, env, g, "sum"), env,
-                                       episodes, max_steps=max_steps),
+                                       episodes, max_steps=max_steps,
+                                       desc=bar("latent model, sum")),
     }
     ratio = planning["pixel"]["median_decision_s"] / max(planning["latent"]["median_decision_s"],
                                                          1e-12)
