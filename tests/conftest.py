@@ -56,3 +56,29 @@ def xp(request):
 def tolerance(dtype) -> float:
     """Agreement asked of a kernel and its reference: float64 1e-10, float32 1e-4."""
     return 1e-10 if np.dtype(dtype) == np.float64 else 1e-4
+
+
+def check_param_gradients(entries, total, *, seed: int, abs_tol: float, per_param: int = 2,
+                          eps: float = 1e-6, rel: float = 1e-5) -> None:
+    """Hand-written parameter gradients against central differences.
+
+    ``entries`` are ``(name, layer, key)`` triples (``predcode.nn.named_params``);
+    ``total()`` zeroes the gradients, runs the forward and backward pass and
+    returns the scalar objective. ``per_param`` entries of each parameter,
+    drawn with ``seed``, must match :math:`(f(p+\\epsilon) - f(p-\\epsilon))/2\\epsilon`.
+    """
+    total()
+    grads = {(id(layer), key): layer.grads[key].copy() for _, layer, key in entries}
+    pick = np.random.default_rng(seed)
+    for name, layer, key in entries:
+        p = layer.params[key]
+        for _ in range(per_param):
+            i = tuple(int(pick.integers(s)) for s in p.shape)
+            old = p[i]
+            p[i] = old + eps
+            fp = total()
+            p[i] = old - eps
+            fm = total()
+            p[i] = old
+            assert grads[(id(layer), key)][i] == pytest.approx(
+                (fp - fm) / (2 * eps), rel=rel, abs=abs_tol), (name, i)

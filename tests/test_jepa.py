@@ -23,6 +23,8 @@ from predcode.exceptions import BackendError, NotFittedError, ValidationError
 from predcode.models.jepa import IJEPA, sincos_2d
 from predcode.nn import named_params, zero_grad
 
+from .conftest import check_param_gradients
+
 
 @pytest.mark.parametrize("grid", [(14, 14), (8, 8)])
 def test_masks_scales_and_no_overlap(grid):
@@ -111,22 +113,8 @@ def test_training_gradient_matches_finite_differences(kw):
         loss, reg, _ = m._loss(x, ctx, tw, learn=True, rng=np.random.default_rng(5))
         return loss + m.reg_weight_ * reg
 
-    total()
     entries = list(named_params(m.encoder_)) + list(named_params(m.predictor_))
-    grads = {name: layer.grads[key].copy() for name, layer, key in entries}
-    pick = np.random.default_rng(3)
-    for name, layer, key in entries:
-        p = layer.params[key]
-        for _ in range(2):
-            i = tuple(int(pick.integers(s)) for s in p.shape)
-            old = p[i]
-            p[i] = old + 1e-6
-            fp = total()
-            p[i] = old - 1e-6
-            fm = total()
-            p[i] = old
-            fd = (fp - fm) / 2e-6
-            assert grads[name][i] == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, i)
+    check_param_gradients(entries, total, seed=3, abs_tol=1e-8)
 
 
 def test_pos_embed_breaks_translation_equivariance():

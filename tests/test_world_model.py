@@ -19,6 +19,8 @@ from predcode.models.world_model import LatentWorldModel, PixelWorldModel
 from predcode.nn import named_params, zero_grad
 from predcode.planning import CEM, horizon_cost, run_episode
 
+from .conftest import check_param_gradients
+
 ENV = TwoRooms()
 XL = 0.5 - ENV.wall / 2
 
@@ -147,22 +149,8 @@ def _fd_check(model, O, A):
         loss, reg = model._step_loss(O, A, learn=True)
         return loss + getattr(model, "sigreg_weight", 0.0) * reg
 
-    total()
     entries = [e for net in model.nets_.values() for e in named_params(net)]
-    grads = {(id(layer), key): layer.grads[key].copy() for _, layer, key in entries}
-    pick = np.random.default_rng(1)
-    for name, layer, key in entries:
-        p = layer.params[key]
-        for _ in range(2):
-            i = tuple(int(pick.integers(s)) for s in p.shape)
-            old = p[i]
-            p[i] = old + 1e-6
-            fp = total()
-            p[i] = old - 1e-6
-            fm = total()
-            p[i] = old
-            assert grads[(id(layer), key)][i] == pytest.approx((fp - fm) / 2e-6, rel=1e-5,
-                                                               abs=1e-9), name
+    check_param_gradients(entries, total, seed=1, abs_tol=1e-9)
 
 
 @pytest.mark.parametrize("cls,K", [(LatentWorldModel, 1), (LatentWorldModel, 3),
