@@ -7,7 +7,6 @@ from ._version import __version__
 from .backend import (
     available_backends,
     blas_threads,
-    get_kernel,
     resolve_backend,
     set_blas_threads,
     to_device,
@@ -21,6 +20,7 @@ from .exceptions import (
     PredcodeError,
     ValidationError,
 )
+from .kernels import get_kernel
 from .models import DEM, HDM, MLP, PCN, HelmholtzMachine, Level, RaoBallard
 
 __all__ = [

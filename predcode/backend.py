@@ -1,8 +1,9 @@
-"""Backends: array namespaces, device moves and kernel look-up.
+"""Backends: array namespaces and device moves.
 
 predcode runs one code path per model against an *array namespace* ``xp``
 (:mod:`numpy` or :mod:`cupy`). Hot loops call *kernels* looked up by name and
-backend; each kernel exists in three versions with one signature:
+backend in :mod:`predcode.kernels`; each kernel exists in three versions with one
+signature:
 
 ``"numpy"``
     the reference, plain ``xp`` array code (it also runs on cupy arrays);
@@ -20,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,8 +38,8 @@ __all__ = [
     "array_namespace",
     "to_device",
     "to_numpy",
-    "get_kernel",
-    "register_kernel",
+    "is_cupy",
+    "take",
     "synchronize",
     "blas_threads",
     "set_blas_threads",
@@ -51,16 +50,6 @@ logger = logging.getLogger("predcode")
 #: Backend names every model accepts.
 BACKENDS = ("auto", "numpy", "numba", "cupy")
 _CONCRETE = ("numpy", "numba", "cupy")
-#: Kernel modules of each backend in ``predcode.kernels``: the PC family's
-#: ``reference``/``numba_cpu``/``cupy_gpu``, and every other family's
-#: ``<family>_reference``/``<family>_numba``/``<family>_cupy`` (found by name, so a
-#: new family adds files, not registry entries).
-_KERNEL_MODULES = {
-    "numpy": ("reference", "_reference"),
-    "numba": ("numba_cpu", "_numba"),
-    "cupy": ("cupy_gpu", "_cupy"),
-}
-_REGISTRY: dict[tuple[str, str], Callable] = {}
 _GPU_INSTALL = (
     "install CuPy for your CUDA version, e.g. `pip install predcode[gpu]` "
     "(cupy-cuda12x) or `pip install cupy-cuda11x`, on a machine with an NVIDIA GPU"
@@ -107,14 +96,27 @@ def available_backends() -> dict[str, tuple[bool, str]]:
     return {name: backend_status(name) for name in _CONCRETE}
 
 
-def _is_cupy(x: Any) -> bool:
-    mod = type(x).__module__
-    return mod.startswith("cupy")
+def is_cupy(x: Any) -> bool:
+    """True when ``x`` is a CuPy array (or any object from the cupy package)."""
+    return type(x).__module__.startswith("cupy")
+
+
+def take(X: Any, idx: Any) -> Any:
+    """Rows ``X[idx]`` for host indices ``idx`` (a numpy int array), on ``X``'s device.
+
+    The one place where host indices meet device data: on the GPU the (small)
+    index array is sent to the device, the data never leave it.
+    """
+    if is_cupy(X) and not is_cupy(idx):
+        import cupy
+
+        idx = cupy.asarray(idx)
+    return X[idx]
 
 
 def array_namespace(*arrays: Any):
     """Array namespace (``numpy`` or ``cupy``) of ``arrays``; mixing raises."""
-    kinds = {_is_cupy(a) for a in arrays if a is not None}
+    kinds = {is_cupy(a) for a in arrays if a is not None}
     if len(kinds) > 1:
         raise BackendError(
             "arrays live on different devices (some cupy, some numpy); move them "
@@ -164,7 +166,7 @@ def resolve_backend(backend: str, *arrays: Any, owner: str | None = None) -> str
             + "."
         )
     if backend == "auto":
-        if any(_is_cupy(a) for a in arrays if a is not None):
+        if any(is_cupy(a) for a in arrays if a is not None):
             backend = "cupy"
         else:
             ok, why = backend_status("numba")
@@ -223,7 +225,7 @@ def to_device(x: Any, device: str):
 
 def to_numpy(x: Any) -> np.ndarray:
     """Return a host (numpy) copy or view of ``x``."""
-    if _is_cupy(x):
+    if is_cupy(x):
         return x.get()
     return np.asarray(x)
 
@@ -234,48 +236,6 @@ def synchronize(backend: str) -> None:
         import cupy
 
         cupy.cuda.get_current_stream().synchronize()
-
-
-def register_kernel(name: str, backend: str) -> Callable[[Callable], Callable]:
-    """Decorator registering ``func`` as kernel ``name`` for ``backend``."""
-
-    def deco(func: Callable) -> Callable:
-        _REGISTRY[(name, backend)] = func
-        return func
-
-    return deco
-
-
-@functools.cache
-def _kernel_modules(backend: str) -> tuple[str, ...]:
-    """Dotted names of the kernel modules of one concrete backend."""
-    import pkgutil
-
-    from . import kernels
-
-    exact, suffix = _KERNEL_MODULES[backend]
-    names = sorted(m.name for m in pkgutil.iter_modules(kernels.__path__)
-                   if m.name == exact or m.name.endswith(suffix))
-    return tuple(f"predcode.kernels.{n}" for n in names)
-
-
-def get_kernel(name: str, backend: str) -> Callable:
-    """Look up kernel ``name`` for a concrete backend (imports its module lazily)."""
-    if backend not in _CONCRETE:
-        raise ValidationError(f"backend: expected one of {_CONCRETE}, got {backend!r}.")
-    if (name, backend) not in _REGISTRY:
-        ok, why = backend_status(backend)
-        if not ok:
-            raise BackendError(f"backend={backend!r} is not available: {why}.")
-        for module in _kernel_modules(backend):
-            importlib.import_module(module)
-    try:
-        return _REGISTRY[(name, backend)]
-    except KeyError:
-        known = sorted({n for n, _ in _REGISTRY})
-        raise ValidationError(
-            f"kernel {name!r} has no {backend!r} version; known kernels: {known}."
-        ) from None
 
 
 _BLAS_THREADS = [int(os.environ.get("PREDCODE_BLAS_THREADS", "1"))]

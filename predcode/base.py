@@ -1,23 +1,40 @@
-"""The model protocol shared by every predcode family.
+"""The model protocol every predcode family implements.
 
-A model is a small class in the scikit-learn style:
+A model is a small class in the scikit-learn style; every learned model of the
+lineage (PCN, MLP, RaoBallard, HelmholtzMachine, IJEPA, the world models, DEM,
+the active-inference Agent) subclasses :class:`Model`:
 
 * ``__init__`` stores keyword parameters only; ``fit`` validates them;
-* ``fit(X, ...)`` and ``partial_fit(X, ...)`` return ``self``; learned state
-  ends in ``_``; ``history_`` maps a metric name to its per-epoch values;
+  ``get_params``/``set_params`` round-trip them;
+* ``fit(X, ...)`` learns from scratch for ``epochs`` passes and
+  ``partial_fit(X, ...)`` makes exactly one pass from the current state (the
+  first call initialises); both return ``self``, both are all-or-nothing (a
+  failure restores the state they started from), both run the one training
+  loop :func:`predcode.training.run_epochs` (progress bar, history,
+  divergence check);
+* learned state ends in ``_``; ``history_`` maps a metric to its per-epoch
+  values and always holds ``energy`` and ``wall_time_s``;
 * ``infer(X)`` returns latents (settled states, recognition pass, encoder output);
-* ``energy(X, ...)`` returns a per-sample energy, free energy or loss: the
-  common yardstick across families;
-* ``save(path)`` / ``load(path)`` use ``.npz`` with ``allow_pickle=False``:
-  parameters as JSON, learned arrays by name, the predcode version, an atomic
-  write (temporary file + rename) and shapes checked on load.
+* ``energy(X, ...)`` returns one value per sample (per trajectory for the world
+  models, whose samples are trajectories), on the data's device, in the unit
+  named by the class attribute ``ENERGY_UNIT``: the common yardstick;
+* ``score(X, ...)`` returns one float, larger is better;
+* ``save(path)`` / ``load(path)`` use ``.npz`` with ``allow_pickle=False``;
+  ``pickle`` and ``copy.deepcopy`` work too (runtime handles such as the array
+  namespace and the kernels are rebuilt, not copied).
 
-Subclasses provide ``_state()`` (name → host array of learned state) and
-``_expected_shapes()`` (name → shape implied by the parameters).
+The backend is set up in one place, :meth:`Model._setup_runtime`, from the data:
+``backend="auto"`` means cupy for cupy arrays, else numba (else numpy).
+
+Subclasses provide ``_init_fit`` (validate, set up the runtime from the data,
+initialise parameters; return the training data), ``_fit_data`` (the training
+data for a fitted model), ``_epoch`` (one pass; return the metrics), and
+``_state``/``_expected_shapes``/``_set_state`` for persistence.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import copy
 import inspect
@@ -30,8 +47,10 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .backend import to_device, to_numpy
+from .backend import get_namespace, resolve_backend, to_device, to_numpy
 from .exceptions import NotFittedError, ValidationError
+from .kernels import get_kernels
+from .training import run_epochs
 
 __all__ = ["Model", "load_model"]
 
@@ -39,8 +58,19 @@ _FORMAT = "predcode-model/1"
 _MODEL_CLASSES: dict[str, type] = {}
 
 
-class Model:
-    """Base of all predcode models: parameters, fitted checks, save and load."""
+class Model(abc.ABC):
+    """Base of all predcode models: the protocol, the training entry points, persistence."""
+
+    #: Unit of :meth:`energy` (one value per sample), e.g. ``"nats"`` or ``"bits"``.
+    ENERGY_UNIT: str = ""
+    #: Names of the kernels the family looks up (in :mod:`predcode.kernels`).
+    _KERNELS: tuple[str, ...] = ()
+    #: Attributes rebuilt rather than copied (pickle, deepcopy, load).
+    _RUNTIME: tuple[str, ...] = ("_xp", "_k")
+    #: The parameter a diverging training run names (its step size).
+    _DIVERGENCE_PARAM: str = "lr"
+    #: The parameter holding the number of passes ``fit`` makes.
+    _EPOCHS_PARAM: str = "epochs"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -56,8 +86,8 @@ class Model:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters as a dict."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters as a dict (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> Model:
@@ -81,6 +111,104 @@ class Model:
                 parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    # -- the protocol ---------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> Model:
+        """Learn from scratch: ``epochs`` passes over ``X`` (and targets ``y``).
+
+        If fitting fails (bad input, divergence) the model is left unfitted:
+        no half-written state.
+        """
+        self._forget()
+        with self._all_or_nothing():
+            data = self._init_fit(X, y, **fit_params)
+            self.history_ = {}
+            self._train(data, getattr(self, self._EPOCHS_PARAM))
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, **fit_params: Any) -> Model:
+        """Exactly one pass over ``X`` from the current state (the first call initialises).
+
+        Two calls make the same two passes as ``fit`` with two epochs (same
+        ``random_state``). If the pass fails, state and history are restored.
+        """
+        if not self._is_fitted():
+            self._forget()
+            with self._all_or_nothing():
+                data = self._init_fit(X, y, **fit_params)
+                self.history_ = {}
+                self._train(data, 1)
+            return self
+        self._ensure_runtime()
+        data = self._fit_data(X, y, **fit_params)
+        with self._all_or_nothing():
+            self._train(data, 1)
+        return self
+
+    def _train(self, data: Any, n_epochs: int) -> None:
+        run_epochs(self, lambda i, n: self._epoch(data, i, n), n_epochs)
+
+    @abc.abstractmethod
+    def _init_fit(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Validate parameters and data, set up the runtime, initialise; return the data."""
+
+    @abc.abstractmethod
+    def _fit_data(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Validate data for a further pass of a fitted model; return it."""
+
+    @abc.abstractmethod
+    def _epoch(self, data: Any, epoch: int, n_epochs: int) -> dict[str, float]:
+        """One pass over ``data``; return host floats, ``energy`` among them."""
+
+    @abc.abstractmethod
+    def infer(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """Latents of ``X``: settled states, recognition pass or encoder output."""
+
+    @abc.abstractmethod
+    def energy(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """One energy per sample, on the data's device, in :attr:`ENERGY_UNIT`."""
+
+    @abc.abstractmethod
+    def score(self, X: Any, *args: Any, **kwargs: Any) -> float:
+        """One number, larger is better."""
+
+    # -- runtime: backend, namespace, kernels ---------------------------------------
+    def _setup_runtime(self, *arrays: Any) -> None:
+        """Resolve the backend from the data and look up the family's kernels (one place)."""
+        self.backend_ = resolve_backend(self.backend, *arrays, owner=type(self).__name__)
+        self._xp = get_namespace(self.backend_)
+        self._k = get_kernels(self._KERNELS, self.backend_)
+        self._on_runtime()
+
+    def _on_runtime(self) -> None:
+        """Hook after the runtime is (re)built: buffers, caches (default: nothing)."""
+        return None
+
+    def _ensure_runtime(self) -> None:
+        """Rebuild the runtime of a loaded, unpickled or copied model."""
+        if "_xp" in self.__dict__:
+            return
+        backend = self.__dict__.get("backend_")
+        if backend is None:
+            self._setup_runtime()
+        else:
+            self.backend_ = backend
+            self._xp = get_namespace(backend)
+            self._k = get_kernels(self._KERNELS, backend)
+            self._on_runtime()
+        self._to_runtime_device()
+
+    def _to_runtime_device(self) -> None:
+        """Hook: move the learned arrays to ``self._xp`` after a load (default: nothing)."""
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "backend_" in state:
+            self._ensure_runtime()
+
     # -- fitted state ---------------------------------------------------------
     #: Names of the learned attributes (subclasses list theirs).
     _LEARNED: tuple[str, ...] = ()
@@ -96,9 +224,10 @@ class Model:
         """Restore the learned state as it was if the body raises: nothing half-written.
 
         ``fit`` forgets first, so a failed fit leaves the model unfitted; a failed
-        ``partial_fit`` leaves the weights and history it started from.
+        ``partial_fit`` leaves the weights, history and random stream it started from.
         """
-        saved = {a: copy.deepcopy(self.__dict__[a]) for a in self._LEARNED if a in self.__dict__}
+        keep = (*self._LEARNED, "_rng")
+        saved = {a: copy.deepcopy(self.__dict__[a]) for a in keep if a in self.__dict__}
         try:
             yield
         except BaseException:
@@ -116,14 +245,17 @@ class Model:
                 f"fit(X, ...) or load a saved model first."
             )
 
-    def _state(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays by name (host or device)."""
 
-    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the saved arrays implied by the parameters."""
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore learned state from host arrays (``load``)."""
 
     # -- persistence ----------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -226,6 +358,7 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Model:
         if not np.all(np.isfinite(state[key])) and state[key].dtype.kind == "f":
             raise ValidationError(f"load: array {key!r} in {str(path)!r} has NaN or inf.")
     model._set_state({k: to_device(v, "numpy") for k, v in state.items()})
+    model._ensure_runtime()
     return model
 
 

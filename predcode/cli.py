@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .bench.machine import machine_info
+    from .machine import machine_info
 
     info = machine_info()
     if args.json:

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from predcode.backend import get_kernel, to_numpy
+from predcode.backend import to_numpy
 from predcode.envs import MDPProcess, cue_chaining, gridworld, tmaze
 from predcode.exceptions import ValidationError
+from predcode.kernels import get_kernel
 from predcode.models import active_inference as aif
 
 from .conftest import tolerance

@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import logging
 import re
+import subprocess
 import sys
 import types
 
@@ -14,8 +15,8 @@ import pytest
 
 import predcode
 from predcode import backend as B
-from predcode import kernels
 from predcode.exceptions import BackendError, ValidationError
+from predcode.kernels import registry as R
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -188,16 +189,20 @@ def test_to_numpy():
 # ---------------------------------------------------------------------------
 # kernels
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", kernels.PC_KERNELS)
-def test_get_kernel_every_pc_kernel(name):
+PC_KERNELS = sorted(n for n, f in R.KERNELS.items() if f == "pc" and n.startswith("pc_"))
+
+
+@pytest.mark.parametrize("name", sorted(R.KERNELS))
+def test_get_kernel_every_kernel(name):
     ref = predcode.get_kernel(name, "numpy")
     assert callable(ref)
-    assert ref.__module__ == "predcode.kernels.reference"
-    if HAS_NUMBA:
+    family = R.KERNELS[name]
+    assert ref.__module__ == f"predcode.kernels.{R.FAMILIES[family]['numpy']}"
+    if HAS_NUMBA and R.FAMILIES[family]["numba"] is not None:
         fast = predcode.get_kernel(name, "numba")
         assert callable(fast)
         assert fast is not ref
-        assert fast.__module__ == "predcode.kernels.numba_cpu"
+        assert fast.__module__ == f"predcode.kernels.{R.FAMILIES[family]['numba']}"
         # one signature per kernel across backends
         assert list(inspect.signature(fast).parameters) == list(inspect.signature(ref).parameters)
     # look-up is stable
@@ -205,16 +210,42 @@ def test_get_kernel_every_pc_kernel(name):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_every_module_registers_exactly_its_family(backend):
+    """The explicit registry and the modules agree: no kernel is missing or stray."""
+    for family, modules in R.FAMILIES.items():
+        if modules[backend] is None or (backend == "numba" and not HAS_NUMBA):
+            continue
+        importlib.import_module(f"predcode.kernels.{modules[backend]}")
+        got = {n for (n, b), f in R._REGISTRY.items()
+               if b == backend and f.__module__ == f"predcode.kernels.{modules[backend]}"}
+        assert got == {n for n, fam in R.KERNELS.items() if fam == family}, family
+
+
+def test_get_kernel_imports_only_its_family():
+    """Looking up one PC kernel imports the PC reference module and no other kernel module."""
+    code = (
+        "import sys, predcode\n"
+        "predcode.get_kernel('pc_error', 'numpy')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('predcode.kernels.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == str(["predcode.kernels.common", "predcode.kernels.pc_reference",
+                       "predcode.kernels.registry"])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_get_kernel_unknown_name(backend):
     with pytest.raises(ValidationError,
-                       match=rf"^kernel 'pc_nope' has no '{backend}' version; known kernels: "
+                       match=r"^get_kernel: unknown kernel 'pc_nope'; known kernels: "
                              r"\[.*'pc_error'.*\]"):
         predcode.get_kernel("pc_nope", backend)
 
 
 @pytest.mark.parametrize("backend", ["auto", "tpu"])
 def test_get_kernel_unknown_backend(backend):
-    with pytest.raises(ValidationError, match=rf"^backend: expected one of .*got '{backend}'"):
+    with pytest.raises(ValidationError,
+                       match=rf"^get_kernel: backend must be one of .*got '{backend}'"):
         predcode.get_kernel("pc_error", backend)
 
 
@@ -225,15 +256,24 @@ def test_get_kernel_cupy_without_cupy():
 
 
 def test_register_kernel(monkeypatch):
-    monkeypatch.setattr(B, "_REGISTRY", dict(B._REGISTRY))
+    monkeypatch.setattr(R, "_REGISTRY", dict(R._REGISTRY))
+    monkeypatch.setitem(R.KERNELS, "test_double", "pc")
 
-    @B.register_kernel("test_double", "numpy")
+    @R.register_kernel("test_double", "numpy")
     def double(x):
         return 2 * x
 
-    assert B.get_kernel("test_double", "numpy") is double
-    with pytest.raises(ValidationError, match=r"kernel 'test_double' has no 'numba' version"):
-        B.get_kernel("test_double", "numba")
+    assert R.get_kernel("test_double", "numpy") is double
+    if HAS_NUMBA:
+        with pytest.raises(ValidationError, match=r"kernel 'test_double' has no 'numba' version"):
+            R.get_kernel("test_double", "numba")
+
+
+def test_take_host_indices():
+    X = np.arange(12.0).reshape(6, 2)
+    idx = np.array([4, 0, 2])
+    np.testing.assert_array_equal(B.take(X, idx), X[idx])
+    assert not B.is_cupy(X)
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
@@ -242,7 +282,7 @@ def test_numba_kernels_match_reference(activation):
     n, n_in, n_out = 6, 4, 3
 
     def run(backend):
-        k = {name: predcode.get_kernel(name, backend) for name in kernels.PC_KERNELS}
+        k = {name: predcode.get_kernel(name, backend) for name in PC_KERNELS}
         r = np.random.default_rng(1)
         x = r.standard_normal((n, n_in))
         x[0, 0] = 0.0  # relu's kink

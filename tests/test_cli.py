@@ -120,8 +120,10 @@ def test_module_entry_point():
 def test_flop_formula_counts_the_step_and_the_constant_input_prediction(monkeypatch):
     """Count matrix-product FLOPs of a real training step: they equal pcn_step_flops,
     which computes the clamped input layer's prediction once, not T times."""
-    from predcode.backend import get_kernel
-    from predcode.kernels import numba_cpu  # noqa: F401  (registers the kernels)
+    from predcode.kernels import (
+        get_kernel,
+        pc_numba,  # noqa: F401  (registers the kernels)
+    )
 
     sizes, batch, T = (12, 9, 7, 3), 5, 6
     rng = np.random.default_rng(0)

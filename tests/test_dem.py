@@ -204,7 +204,7 @@ def test_free_energy_equals_log_evidence_for_static_linear_gaussian():
 
 def test_state_gradient_and_curvature_match_finite_differences():
     """dF/du = -Eu' Pi e and d2F/du2 = -Eu' Pi Eu for F(u) = -e(u)' Pi e(u) / 2 (linear e)."""
-    from predcode.backend import get_kernel
+    from predcode.kernels import get_kernel
     from predcode.models.generalized import numerical_jacobian
 
     m = convolution_model(n=3, hv=1.0, hw=0.5)

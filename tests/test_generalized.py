@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
-from predcode.backend import get_kernel
 from predcode.exceptions import ValidationError
+from predcode.kernels import get_kernel
 from predcode.models.dem import GeneralizedErrors, ozaki_step
 from predcode.models.generalized import (
     HDM,

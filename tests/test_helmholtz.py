@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from predcode import HelmholtzMachine, load_model
-from predcode.backend import get_kernel
 from predcode.datasets.bars import make_bars, make_shifter
 from predcode.exceptions import NotFittedError, ValidationError
+from predcode.kernels import get_kernel
 from predcode.metrics.likelihood import (
     free_energy_bits,
     importance_log_likelihood_bits,

@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predcode.activations import ACTIVATIONS
-from predcode.backend import get_kernel, to_numpy
-from predcode.kernels import PC_KERNELS
-from predcode.kernels import reference as ref
+from predcode.backend import to_numpy
+from predcode.kernels import KERNELS, get_kernel
+from predcode.kernels import pc_reference as ref
 
 from .conftest import tolerance
+
+PC_KERNELS = sorted(n for n, f in KERNELS.items() if f == "pc" and n.startswith("pc_"))
 
 DTYPES = (np.float32, np.float64)
 shapes = st.tuples(st.integers(1, 17), st.integers(1, 33))

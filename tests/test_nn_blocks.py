@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predcode.backend import get_kernel
 from predcode.exceptions import ValidationError
+from predcode.kernels import get_kernel
 from predcode.nn import (
     GELU,
     AdamW,
@@ -104,7 +104,7 @@ def test_activations_fd(shape, kind, seed, backend):
 
 def test_gelu_values():
     """GELU(tanh form) at 1 equals 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) ≈ 0.8412 (HG 2016)."""
-    y, _ = get_kernel("jepa_gelu", "numpy")(np.array([0.0, 1.0, -30.0, 30.0]))
+    y, _ = get_kernel("gelu", "numpy")(np.array([0.0, 1.0, -30.0, 30.0]))
     np.testing.assert_allclose(y, [0.0, 0.8411919906, 0.0, 30.0], atol=1e-9)
 
 
@@ -228,18 +228,18 @@ def test_kernels_match_reference(fast_backend, xp):
     """im2col, col2im, GELU and Epps–Pulley (uniform and non-uniform grids) = reference."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6))
-    ref = get_kernel("jepa_im2col", "numpy")(x, 3, 2, 1)
-    got = get_kernel("jepa_im2col", fast_backend)(xp.asarray(x), 3, 2, 1)
+    ref = get_kernel("im2col", "numpy")(x, 3, 2, 1)
+    got = get_kernel("im2col", fast_backend)(xp.asarray(x), 3, 2, 1)
     np.testing.assert_allclose(np.asarray(got.get() if hasattr(got, "get") else got), ref,
                                atol=1e-12)
-    ref2 = get_kernel("jepa_col2im", "numpy")(ref, x.shape, 3, 2, 1)
-    got2 = get_kernel("jepa_col2im", fast_backend)(xp.asarray(ref), x.shape, 3, 2, 1)
+    ref2 = get_kernel("col2im", "numpy")(ref, x.shape, 3, 2, 1)
+    got2 = get_kernel("col2im", fast_backend)(xp.asarray(ref), x.shape, 3, 2, 1)
     got2 = got2.get() if hasattr(got2, "get") else got2
     np.testing.assert_allclose(got2, ref2, atol=1e-12)
-    for name, args in (("jepa_gelu", (x,)),
-                       ("jepa_epps_pulley", (x.reshape(-1, 6), np.linspace(0, 3, 9),
+    for name, args in (("gelu", (x,)),
+                       ("epps_pulley", (x.reshape(-1, 6), np.linspace(0, 3, 9),
                                              np.linspace(1, 0.1, 9))),
-                       ("jepa_epps_pulley", (x.reshape(-1, 6), np.array([0.1, 0.5, 2.0]),
+                       ("epps_pulley", (x.reshape(-1, 6), np.array([0.1, 0.5, 2.0]),
                                              np.array([1.0, 0.5, 0.2])))):
         r = get_kernel(name, "numpy")(*args)
         g = get_kernel(name, fast_backend)(*[xp.asarray(a) for a in args])
@@ -253,12 +253,12 @@ def test_mlp_rollout_kernel_matches_reference(fast_backend, xp):
     d, da, h1, h2 = 5, 2, 7, 6
     args = [rng.standard_normal(s) for s in ((9, d), (9, 4, da), (d + da, h1), (h1,), (h1, h2),
                                               (h2,), (h2, d), (d,))]
-    ref = get_kernel("jepa_mlp_rollout", "numpy")(*args)
-    got = get_kernel("jepa_mlp_rollout", fast_backend)(*[xp.asarray(a) for a in args])
+    ref = get_kernel("mlp_rollout", "numpy")(*args)
+    got = get_kernel("mlp_rollout", fast_backend)(*[xp.asarray(a) for a in args])
     got = got.get() if hasattr(got, "get") else got
     np.testing.assert_allclose(got, ref, atol=1e-10, rtol=1e-10)
     # one step by hand: z1 = z0 + W3' gelu(W2' gelu(W1' [z0, a0] + b1) + b2) + b3
-    gelu = get_kernel("jepa_gelu", "numpy")
+    gelu = get_kernel("gelu", "numpy")
     z0, A, W1, b1, W2, b2, W3, b3 = args
     u = gelu(np.concatenate([z0, A[:, 0]], 1) @ W1 + b1)[0]
     np.testing.assert_allclose(ref[:, 0], z0 + gelu(u @ W2 + b2)[0] @ W3 + b3, atol=1e-12)
@@ -268,9 +268,9 @@ def test_col2im_is_adjoint_of_im2col():
     """<im2col(x), C> = <x, col2im(C)> for random x, C: the conv's input gradient is exact."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 2, 5, 5))
-    C = rng.standard_normal(get_kernel("jepa_im2col", "numpy")(x, 3, 2, 1).shape)
-    lhs = (get_kernel("jepa_im2col", "numpy")(x, 3, 2, 1) * C).sum()
-    rhs = (x * get_kernel("jepa_col2im", "numpy")(C, x.shape, 3, 2, 1)).sum()
+    C = rng.standard_normal(get_kernel("im2col", "numpy")(x, 3, 2, 1).shape)
+    lhs = (get_kernel("im2col", "numpy")(x, 3, 2, 1) * C).sum()
+    rhs = (x * get_kernel("col2im", "numpy")(C, x.shape, 3, 2, 1)).sum()
     assert lhs == pytest.approx(rhs, rel=1e-12)
 
 

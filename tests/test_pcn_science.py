@@ -107,7 +107,7 @@ def test_inference_step_is_gradient_descent_on_F(activation):
             g[idx] = (a - b) / (2 * h)
         grads.append(g)
     # the kernel's update from the same state
-    from predcode.backend import get_kernel
+    from predcode.kernels import get_kernel
     from predcode.models.pcn import _Buffers
 
     buf = _Buffers(np, net.sizes_, 2, np.float64)

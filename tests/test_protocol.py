@@ -68,7 +68,7 @@ def test_fit_returns_self_and_records_energy_per_epoch(kind, data):
     assert isinstance(energy, list)
     assert len(energy) == 3
     assert all(type(e) is float and np.isfinite(e) and e >= 0 for e in energy)
-    assert set(model.history_) == {"energy"}
+    assert set(model.history_) == {"energy", "wall_time_s"}
 
 
 @pytest.mark.parametrize("kind", ["pcn-disc", "mlp"])

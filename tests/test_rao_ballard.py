@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predcode import RaoBallard, load_model
-from predcode.backend import get_kernel, to_numpy
+from predcode.backend import to_numpy
 from predcode.exceptions import NotFittedError, ValidationError
-from predcode.kernels import reference as ref
+from predcode.kernels import get_kernel
+from predcode.kernels import pc_reference as ref
 
 from .conftest import tolerance
 

@@ -2,7 +2,7 @@
 
 from .aif import bench_aif
 from .jepa import bench_jepa
-from .machine import machine_info
+from ..machine import machine_info
 from .pcn import bench_pcn, pcn_step_flops
 
 __all__ = ["bench_pcn", "pcn_step_flops", "machine_info", "bench_aif", "bench_jepa"]

@@ -19,7 +19,7 @@ from ..backend import resolve_backend
 from ..models.dem import DEM, generalized_filter, simulate
 from ..models.generalized import HDM, Level
 from ..validation import check_int
-from .machine import machine_info
+from ..machine import machine_info
 
 __all__ = ["bench_dem", "linear_model"]
 

@@ -31,7 +31,7 @@ from ..models.world_model import LatentWorldModel, PixelWorldModel
 from ..nn import zero_grad
 from ..planning import CEM
 from ..validation import check_int, check_param
-from .machine import machine_info
+from ..machine import machine_info
 
 __all__ = ["bench_jepa"]
 

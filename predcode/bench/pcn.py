@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_kernel, get_namespace, resolve_backend, synchronize
+from ..backend import blas_threads, get_namespace, resolve_backend, synchronize
 from ..exceptions import ValidationError
+from ..kernels import get_kernel
 from ..validation import check_dtype, check_param, check_sizes
-from .machine import machine_info
+from ..machine import machine_info
 
 __all__ = ["bench_pcn", "pcn_step_flops"]
 

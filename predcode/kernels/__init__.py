@@ -1,29 +1,13 @@
 """Kernels of the hot loops, each in three versions with one signature.
 
-=====================  =============================================================
-module                 version
-=====================  =============================================================
-``reference``          plain array code (numpy, and cupy through ``xp``): the oracle
-``numba_cpu``          compiled, fused CPU loops (numpy arrays)
-``cupy_gpu``           fused CUDA kernels (cupy arrays)
-=====================  =============================================================
-
-A new model family adds its own three modules, named ``<family>_reference``,
-``<family>_numba`` and ``<family>_cupy``; they are found by name.
-
-Look kernels up with :func:`predcode.backend.get_kernel`; the signatures are
-documented on the reference versions in :mod:`predcode.kernels.reference`.
+Each family holds three modules: ``<family>_reference`` (plain array code,
+numpy and cupy through ``xp``: the oracle), ``<family>_numba`` (compiled, fused
+CPU loops on numpy arrays) and ``<family>_cupy`` (fused CUDA kernels on cupy
+arrays). :mod:`predcode.kernels.registry` lists every kernel and module
+explicitly; look kernels up with :func:`get_kernel`. The signatures are
+documented on the reference versions.
 """
 
-#: Names of the predictive-coding kernels every backend provides.
-PC_KERNELS = (
-    "pc_activate",
-    "pc_predict",
-    "pc_feedback",
-    "pc_error",
-    "pc_settle_step",
-    "pc_hebbian",
-)
+from .registry import FAMILIES, KERNELS, get_kernel, get_kernels, register_kernel
 
-#: Rao & Ballard (1999) kernels (the PC kernels serve its GEMMs and errors).
-RB_KERNELS = ("rb_cause_step",)
+__all__ = ["FAMILIES", "KERNELS", "get_kernel", "get_kernels", "register_kernel"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import cupy as cp
 
-from ..backend import register_kernel
-from .aif_reference import LOG_FLOOR
+from .common import LOG_FLOOR
+from .registry import register_kernel
 
 B = "cupy"
 

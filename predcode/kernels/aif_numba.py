@@ -8,8 +8,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..backend import register_kernel
-from .aif_reference import LOG_FLOOR
+from .common import LOG_FLOOR
+from .registry import register_kernel
 
 B = "numba"
 _JIT = {"error_model": "numpy", "cache": True, "nogil": True}

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import array_namespace, register_kernel
+from ..backend import array_namespace
+from .common import LOG_FLOOR
+from .registry import register_kernel
 
 B = "numpy"
-#: SPM's floor inside logarithms: ln(x + e^-16) (spm_log clips at -16 nats too).
-LOG_FLOOR = 1.1253517471925912e-07
 
 
 @register_kernel("aif_efe", B)

@@ -11,7 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..backend import register_kernel
+from .registry import register_kernel
 
 B = "numba"
 

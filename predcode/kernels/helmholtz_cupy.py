@@ -12,7 +12,7 @@ from typing import Any
 
 import cupy as cp
 
-from ..backend import register_kernel
+from .registry import register_kernel
 
 B = "cupy"
 

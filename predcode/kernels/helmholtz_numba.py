@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from scipy.linalg import blas
 
-from ..backend import register_kernel
+from .registry import register_kernel
 
 B = "numba"
 _JIT = {"error_model": "numpy", "cache": True, "nogil": True}

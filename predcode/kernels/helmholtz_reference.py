@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import array_namespace, register_kernel
+from ..backend import array_namespace
+from .registry import register_kernel
 
 B = "numpy"
 

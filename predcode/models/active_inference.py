@@ -52,9 +52,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_kernel, get_namespace, resolve_backend, to_numpy
+from ..backend import get_namespace, resolve_backend, to_numpy
 from ..exceptions import ValidationError
-from ..kernels.aif_reference import LOG_FLOOR
+from ..kernels import get_kernel
+from ..kernels.common import LOG_FLOOR
 from ..validation import check_choice, check_int, check_param, check_random_state
 
 __all__ = [

@@ -65,8 +65,9 @@ from typing import Any
 import numpy as np
 from scipy.linalg import expm
 
-from ..backend import blas_threads, get_kernel, resolve_backend
+from ..backend import blas_threads, resolve_backend
 from ..exceptions import DivergenceError, ValidationError
+from ..kernels import get_kernel
 from ..validation import check_int, check_param, check_random_state
 from .generalized import (
     HDM,

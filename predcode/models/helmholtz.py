@@ -71,9 +71,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_kernel, get_namespace, resolve_backend, to_numpy
+from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
 from ..base import Model
 from ..exceptions import ValidationError
+from ..kernels import get_kernel
 from ..validation import (
     check_array,
     check_dtype,

@@ -71,16 +71,9 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-from ..backend import (
-    array_namespace,
-    blas_threads,
-    get_kernel,
-    get_namespace,
-    resolve_backend,
-    to_numpy,
-)
+from ..backend import array_namespace, blas_threads, take, to_numpy
 from ..base import Model
-from ..exceptions import ValidationError
+from ..exceptions import DivergenceError, ValidationError
 from ..validation import (
     check_array,
     check_choice,
@@ -92,10 +85,6 @@ from ..validation import (
 from ._settling import first_divergent_step, raise_divergence, verified_smaller_step
 
 __all__ = ["PCN", "MLP", "init_weights"]
-
-_KERNEL_NAMES = ("pc_activate", "pc_predict", "pc_feedback", "pc_error", "pc_settle_step",
-                 "pc_hebbian")
-
 
 def init_weights(
     sizes: tuple[int, ...], random_state: Any, dtype: Any = np.float64
@@ -132,17 +121,13 @@ class _Buffers:
         self.x, self.z, self.eps, self.fx, self.dfx, self.bu = (new() for _ in range(6))
 
 
-class _Quiet(list):
-    """Stand-in for a tqdm bar when ``verbose=False``."""
-
-    def set_postfix(self, *_: Any, **__: Any) -> None:
-        pass
-
-
 class _LayeredNet(Model):
     """Shared machinery of layered networks: validation, weights, batches, history."""
 
-    _owner = "_LayeredNet"
+    ENERGY_UNIT = "squared error / 2 (nats of a unit-variance Gaussian, up to a constant)"
+    _KERNELS = ("pc_activate", "pc_predict", "pc_feedback", "pc_error", "pc_settle_step",
+                "pc_hebbian")
+    _RUNTIME = ("_xp", "_k", "_buffers")
 
     # -- parameter checks -----------------------------------------------------
     def _validate_common(self) -> None:
@@ -159,20 +144,16 @@ class _LayeredNet(Model):
         check_choice(self.lr_schedule, "lr_schedule", ("constant", "cosine"), owner=o)
         self._rng = check_random_state(self.random_state, owner=o)
         self._lr_now = self.lr
+        self._weights_moved = False
 
-    def _setup_backend(self, *arrays: Any) -> None:
-        self.backend_ = resolve_backend(self.backend, *arrays, owner=type(self).__name__)
-        self._xp = get_namespace(self.backend_)
-        self._k = {name: get_kernel(name, self.backend_) for name in _KERNEL_NAMES}
+    def _on_runtime(self) -> None:
         self._buffers: dict[int, _Buffers] = {}
 
-    def _ensure_runtime(self) -> None:
-        """Backend handles after ``load`` (which restores arrays on the host)."""
-        if not hasattr(self, "_k"):
-            self._setup_backend()
-            xp = self._xp
-            self.W_ = [None] + [xp.asarray(w) for w in self.W_[1:]]
-            self.b_ = [xp.asarray(b) for b in self.b_]
+    def _to_runtime_device(self) -> None:
+        """Weights onto the backend's device after ``load`` (which restores host arrays)."""
+        xp = self._xp
+        self.W_ = [None] + [xp.asarray(w) for w in self.W_[1:]]
+        self.b_ = [xp.asarray(b) for b in self.b_]
 
     def _buf(self, n: int) -> _Buffers:
         if n not in self._buffers:
@@ -191,7 +172,7 @@ class _LayeredNet(Model):
         """Validate parameters (when fitting), the inputs and the targets."""
         if fitting:
             self._validate()
-            self._setup_backend(X)
+            self._setup_runtime(X)
         else:
             self._ensure_runtime()
         X = self._check_X(X, self._n_in())
@@ -243,7 +224,6 @@ class _LayeredNet(Model):
         xp = self._xp
         self.W_ = [None] + [xp.asarray(w) for w in W[1:]]
         self.b_ = [xp.asarray(v) for v in b]
-        self.history_ = {}
 
     # -- feed-forward pass -----------------------------------------------------
     def _forward(self, X: Any, buf: _Buffers) -> None:
@@ -259,7 +239,7 @@ class _LayeredNet(Model):
     # -- fitting (all or nothing) ----------------------------------------------
     _LEARNED = ("classes_", "n_features_in_", "W_", "b_", "history_")
 
-    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None):
+    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> _LayeredNet:
         """Learn weights from scratch for ``epochs`` passes over mini-batches.
 
         Parameters
@@ -278,30 +258,39 @@ class _LayeredNet(Model):
             The fitted model. If fitting fails (bad input, divergence), the model
             is left unfitted: no half-written state.
         """
-        self._forget()
-        with self._all_or_nothing():
-            X, Y = self._prepare(X, y, fitting=True)
-            self._init_weights()
-            self.n_features_in_ = self._n_in()
-            self._fit_loop(X, Y, self.epochs, validation_data)
-        return self
+        return super().fit(X, y, validation_data=validation_data)
 
-    def partial_fit(self, X: Any, y: Any = None):
+    def partial_fit(self, X: Any, y: Any = None) -> _LayeredNet:
         """One pass over ``X`` in mini-batches, starting from the current weights.
 
         The first call initialises the model (as ``fit`` with one epoch). If the
         pass fails, the weights and history are restored to what they were.
         """
-        if not self._is_fitted():
-            epochs, self.epochs = self.epochs, 1
-            try:
-                return self.fit(X, y)
-            finally:
-                self.epochs = epochs
+        return super().partial_fit(X, y)
+
+    def _init_fit(self, X: Any, y: Any = None, validation_data: Any = None) -> tuple:
+        X, Y = self._prepare(X, y, fitting=True)
+        self._init_weights()
+        self.n_features_in_ = self._n_in()
+        return X, Y, validation_data
+
+    def _fit_data(self, X: Any, y: Any = None) -> tuple:
         X, Y = self._prepare(X, y, fitting=False)
-        with self._all_or_nothing():
-            self._fit_loop(X, Y, 1, None)
-        return self
+        return X, Y, None
+
+    def _epoch(self, data: tuple, epoch: int, n_epochs: int) -> dict[str, float]:
+        X, y, validation_data = data
+        self._weights_moved = epoch > 0
+        n = X.shape[0]
+        self._lr_now = self._scheduled_lr(epoch, n_epochs)
+        energies = []
+        for idx in self._batches(n, shuffle=True):
+            energies.append(self._train_batch(take(X, idx), None if y is None else take(y, idx)))
+        # one device->host sync per epoch
+        row = {"energy": float(sum(to_numpy(v) for v in energies)) / n}
+        if validation_data is not None and hasattr(self, "classes_"):
+            row["val_accuracy"] = self.score(*validation_data)
+        return row
 
     def _forward_all(self, X: Any, method: str) -> Any:
         """Feed-forward outputs of all of ``X`` in batches (``method`` names the caller)."""
@@ -321,13 +310,6 @@ class _LayeredNet(Model):
         order = self._rng.permutation(n) if shuffle else np.arange(n)
         for start in range(0, n, self.batch_size):
             yield order[start:start + self.batch_size]
-
-    def _take(self, A: Any, idx: np.ndarray) -> Any:
-        return A[self._xp.asarray(idx)] if self._xp is not np else A[idx]
-
-    def _record(self, **values: float) -> None:
-        for key, value in values.items():
-            self.history_.setdefault(key, []).append(float(value))
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {f"W_{l}": to_numpy(w) for l, w in enumerate(self.W_) if w is not None}
@@ -351,37 +333,6 @@ class _LayeredNet(Model):
             self.classes_ = state["classes_"]
         self.n_features_in_ = self._n_in()
 
-    def _fit_loop(self, X: Any, y: Any, epochs: int, validation_data: Any) -> None:
-        if self.verbose:
-            from tqdm.auto import tqdm
-        else:  # no bar, and no tqdm/ipywidgets warning in notebooks
-            def tqdm(it, **_):
-                return _Quiet(it)
-
-        with blas_threads():
-            self._fit_epochs(X, y, epochs, validation_data, tqdm)
-
-    def _fit_epochs(self, X: Any, y: Any, epochs: int, validation_data: Any, tqdm: Any) -> None:
-        n = X.shape[0]
-        bar = tqdm(range(epochs), desc=type(self).__name__, unit="epoch",
-                   disable=not self.verbose, leave=False)
-        for epoch in bar:
-            self._lr_now = self._scheduled_lr(epoch, epochs)
-            total = 0.0
-            energies = []
-            for idx in self._batches(n, shuffle=True):
-                Xb = self._take(X, idx)
-                Yb = None if y is None else self._take(y, idx)
-                energies.append(self._train_batch(Xb, Yb))
-                total += len(idx)
-            # one device→host sync per epoch
-            e = float(sum(to_numpy(v) for v in energies)) / n
-            row = {"energy": e}
-            if validation_data is not None and hasattr(self, "classes_"):
-                row["val_accuracy"] = self.score(*validation_data)
-            self._record(**row)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items()})
-
     def _scheduled_lr(self, epoch: int, epochs: int) -> float:
         """``lr`` for this epoch: constant, or cosine decay ``lr (1 + cos(pi e/E)) / 2``."""
         if self.lr_schedule == "cosine" and epochs > 1:
@@ -396,9 +347,15 @@ class _LayeredNet(Model):
             return self.classes_[to_numpy(self._xp.argmax(out[:, :k], axis=1))]
         return out
 
-    def score(self, X: Any, y: Any) -> float:
-        """Classification accuracy of :meth:`predict` against labels ``y``."""
-        return float(np.mean(self.predict(X) == to_numpy(y)))
+    def score(self, X: Any, y: Any = None) -> float:
+        """Accuracy of :meth:`predict` against labels ``y``; minus the mean
+        :meth:`energy` for real-valued targets or a generative network (larger is better)."""
+        self._check_fitted("score")
+        if y is not None and hasattr(self, "classes_"):
+            y_host = to_numpy(y)
+            if y_host.ndim == 1:
+                return float(np.mean(self.predict(X) == y_host))
+        return -float(to_numpy(self.energy(X, y)).mean())
 
 
 class PCN(_LayeredNet):
@@ -688,14 +645,29 @@ class PCN(_LayeredNet):
         if self.check_divergence:
             t = self._diverged(energies)
             if t is not None:
+                if learn and (self._weights_moved or not self._weights_finite()):
+                    # Earlier batches settled at this gamma: the weights changed under it.
+                    stable = self._stable_gamma(X, Y) if self._weights_finite() else None
+                    alt = (f", or keep lr and use gamma={stable / 2:.2g}" if stable else "")
+                    raise DivergenceError(
+                        f"PCN.lr={self.lr:g}: learning diverged (settling that worked at "
+                        f"gamma={self.gamma:g} on earlier batches diverged at inference step "
+                        f"{t} of {self.T} after weight updates); use a smaller lr, e.g. "
+                        f"lr={self.lr / 10:g}{alt}."
+                    )
                 raise_divergence("PCN", "gamma", self.gamma, t, self.T, energies,
                                  self._stable_gamma(X, Y))
         return buf, energies
+
+    def _weights_finite(self) -> bool:
+        xp = self._xp
+        return all(bool(xp.isfinite(w).all()) for w in [*self.W_[1:], *self.b_])
 
     def _train_batch(self, Xb: Any, Yb: Any) -> Any:
         buf, energies = self._run(Xb, Yb, learn=True)
         if self.update == "standard":
             self._hebbian_all(buf, self._lr_now)
+        self._weights_moved = True
         return energies[-1]
 
     # -- public protocol ------------------------------------------------------------

@@ -193,7 +193,7 @@ class _TransitionModel(Model):
         """Predicted states (S, H, dim) from states ``z0`` (S, dim) under ``actions`` (S, H, d_a).
 
         Batched over the ``S`` samples: one network call per horizon step (the
-        latent model runs the whole rollout as one ``jepa_mlp_rollout`` kernel).
+        latent model runs the whole rollout as one ``mlp_rollout`` kernel).
         """
         self._check_fitted("rollout")
         fused = self._fused_rollout(z0, actions)
@@ -368,11 +368,11 @@ class LatentWorldModel(_TransitionModel):
     infer = encode
 
     def _fused_rollout(self, z0: Any, actions: Any) -> Any:
-        from ..backend import get_kernel
+        from ..kernels import get_kernel
 
         lin = [layer for layer in self.nets_["predictor"].layers if isinstance(layer, Linear)]
         p = [x for layer in lin for x in (layer.params["W"], layer.params["b"])]
-        return get_kernel("jepa_mlp_rollout", self.backend_)(
+        return get_kernel("mlp_rollout", self.backend_)(
             z0, self._xp.asarray(actions, dtype=z0.dtype), *p)
 
     def predict(self, z: Any, a: Any) -> Any:

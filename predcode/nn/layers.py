@@ -15,7 +15,7 @@ backward pass is written out below and checked against finite differences
 (``tests/test_nn_blocks.py``).
 
 Layers hold arrays of one namespace ``xp`` (numpy or cupy) and look up their
-hot loops (``jepa_im2col``/``jepa_col2im``/``jepa_gelu``) as kernels of the
+hot loops (``im2col``/``col2im``/``gelu``) as kernels of the
 concrete ``backend``.
 """
 
@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_kernel, get_namespace
+from ..backend import get_namespace
 from ..exceptions import ValidationError
-from ..kernels.jepa_reference import conv_out_size
+from ..kernels import get_kernel
+from ..kernels.common import conv_out_size
 from ..validation import check_choice, check_int
 
 __all__ = [
@@ -157,7 +158,7 @@ class Tanh(Layer):
 
 
 class GELU(Layer):
-    r"""GELU in the tanh form of Hendrycks & Gimpel (2016) (kernel ``jepa_gelu``).
+    r"""GELU in the tanh form of Hendrycks & Gimpel (2016) (kernel ``gelu``).
 
     :math:`y = \tfrac12 x\,(1 + \tanh u)`, :math:`u = \sqrt{2/\pi}\,(x + 0.044715 x^3)`;
     the tanh form (as in GPT-2/BERT) instead of the exact :math:`x\Phi(x)` keeps
@@ -169,7 +170,7 @@ class GELU(Layer):
         self.backend = backend
 
     def forward(self, x: Any) -> Any:
-        y, dy = get_kernel("jepa_gelu", self.backend)(x)
+        y, dy = get_kernel("gelu", self.backend)(x)
         self._cache = dy
         return y
 
@@ -227,10 +228,10 @@ class Conv2d(Layer):
     r"""2-D convolution (cross-correlation) on (N, C, H, W) images via im2col.
 
     :math:`y_{n,o,i,j} = b_o + \sum_{c,a,b} W_{o,c,a,b}\, x^\text{pad}_{n,c,is+a,js+b}`.
-    The patch matrix :math:`P` (kernel ``jepa_im2col``) turns it into one GEMM,
+    The patch matrix :math:`P` (kernel ``im2col``) turns it into one GEMM,
     :math:`Y = P W^\top`; backward: :math:`\partial L/\partial W = G^\top P`,
     :math:`\partial L/\partial P = G W`, folded back onto the image by the
-    adjoint ``jepa_col2im``.
+    adjoint ``col2im``.
     """
 
     def __init__(self, c_in: int, c_out: int, k: int = 3, *, stride: int = 1, padding: int = 0,
@@ -259,7 +260,7 @@ class Conv2d(Layer):
             raise ValidationError(
                 f"Conv2d.forward: a {x.shape[2]}x{x.shape[3]} image is smaller than the "
                 f"{self.k}x{self.k} kernel (padding {self.padding}); pad it or use a smaller k.")
-        cols = get_kernel("jepa_im2col", self.backend)(x, self.k, self.stride, self.padding)
+        cols = get_kernel("im2col", self.backend)(x, self.k, self.stride, self.padding)
         P = cols.reshape(-1, self.c_in * self.k * self.k)
         self._cache = (P, x.shape, Ho, Wo)
         y = P @ self.params["W"].reshape(self.c_out, -1).T + self.params["b"]
@@ -274,7 +275,7 @@ class Conv2d(Layer):
         self.grads["W"] += (G.T @ P).reshape(self.params["W"].shape)
         self.grads["b"] += G.sum(axis=0)
         dcols = (G @ Wm).reshape(shape[0], Ho, Wo, self.c_in, self.k, self.k)
-        return get_kernel("jepa_col2im", self.backend)(dcols, shape, self.k, self.stride,
+        return get_kernel("col2im", self.backend)(dcols, shape, self.k, self.stride,
                                                        self.padding)
 
 

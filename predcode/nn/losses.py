@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_namespace, get_kernel
+from ..backend import array_namespace
 from ..exceptions import ValidationError
+from ..kernels import get_kernel
 from ..validation import check_int, check_param, check_random_state
 
 __all__ = ["mse", "cosine", "vicreg", "sigreg", "epps_pulley_grid"]
@@ -132,7 +133,7 @@ def sigreg(z: Any, *, n_directions: int = 64, n_knots: int = 17, t_max: float = 
     ``random_state`` at each call, as in LeJEPA), the projections
     :math:`x_{nm} = a_m^\top z_n` of the embeddings :math:`Z` (N, D) are tested
     against :math:`\mathcal N(0, 1)` with the Epps–Pulley statistic
-    (kernel ``jepa_epps_pulley``)
+    (kernel ``epps_pulley``)
 
     .. math::
 
@@ -165,7 +166,7 @@ def sigreg(z: Any, *, n_directions: int = 64, n_knots: int = 17, t_max: float = 
     t, w = epps_pulley_grid(n_knots, t_max, xp)
     t, w = t.astype(z.dtype), w.astype(z.dtype)
     x = z @ A
-    stat, gx = get_kernel("jepa_epps_pulley", backend)(x, t, w)
+    stat, gx = get_kernel("epps_pulley", backend)(x, t, w)
     M = n_directions
     return float(stat.sum()) / M, (gx @ A.T) / M
 

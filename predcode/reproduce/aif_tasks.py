@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..envs import cue_chaining, gridworld
 from ..models.active_inference import run_trials
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..models import static_free_energy as sfe
 from ._report import claim, write_report
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..models import thermostat as th
 from ._report import claim, write_report
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..models.dem import DEM, extended_kalman_filter, generalized_filter, simulate
 from ..models.generalized import HDM, Level
 

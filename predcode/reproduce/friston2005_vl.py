@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..models import variational_laplace as vl
 from ._report import claim, write_report
 

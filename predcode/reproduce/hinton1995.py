@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..datasets.bars import (
     bar_assignment,
     bar_templates,

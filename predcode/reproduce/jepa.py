@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backend import resolve_backend, to_numpy
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..datasets import load_digits_split
 from ..metrics.representations import effective_rank, linear_probe
 from ..models.jepa import IJEPA

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..envs import TwoRooms, generate_trajectories
 from ..metrics.representations import effective_rank, linear_probe
 from ..models.world_model import LatentWorldModel, PixelWorldModel

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..datasets import PatchSampler, load_natural_images, preprocess
 from ..datasets.natural import dog_filter
 from ..datasets.stimuli import bar, grating

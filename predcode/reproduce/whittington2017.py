@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..bench.machine import machine_info
+from ..machine import machine_info
 from ..datasets import load_dataset, standardize
 from ..exceptions import ValidationError
 from ..models.pcn import MLP, PCN

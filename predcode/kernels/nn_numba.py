@@ -1,6 +1,6 @@
-r"""numba (CPU) versions of the JEPA kernels (signatures of ``jepa_reference``).
+r"""numba (CPU) versions of the JEPA kernels (signatures of ``nn_reference``).
 
-``jepa_epps_pulley`` on a uniform grid starting at 0 (the one
+``epps_pulley`` on a uniform grid starting at 0 (the one
 :func:`~predcode.nn.epps_pulley_grid` makes) computes one cosine and one sine per
 projection and gets :math:`\cos k h x`, :math:`\sin k h x` by angle addition: 2
 instead of 2K transcendental calls.
@@ -14,8 +14,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..backend import register_kernel
-from .jepa_reference import conv_out_size
+from .common import conv_out_size
+from .registry import register_kernel
 
 B = "numba"
 _JIT = {"error_model": "numpy", "cache": True, "nogil": True, "fastmath": False}
@@ -161,8 +161,8 @@ def _mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3, out):  # pragma: no cover - comp
                 out[s, h, j] = z[j]
 
 
-@register_kernel("jepa_mlp_rollout", B)
-def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+@register_kernel("mlp_rollout", B)
+def mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
                      b3: Any) -> Any:
     """Batched residual-MLP rollout, one compiled loop over samples and steps."""
     dt = z0.dtype
@@ -172,8 +172,8 @@ def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: An
     return out
 
 
-@register_kernel("jepa_im2col", B)
-def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
+@register_kernel("im2col", B)
+def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     """Patch matrix of a k×k convolution (compiled loops)."""
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
@@ -183,16 +183,16 @@ def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     return cols
 
 
-@register_kernel("jepa_col2im", B)
-def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
+@register_kernel("col2im", B)
+def col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
     """Adjoint of im2col (compiled loops)."""
     x = np.zeros(tuple(shape), dtype=cols.dtype)
     _col2im(np.ascontiguousarray(cols), int(k), int(stride), int(padding), x)
     return x
 
 
-@register_kernel("jepa_gelu", B)
-def jepa_gelu(x: Any) -> tuple[Any, Any]:
+@register_kernel("gelu", B)
+def gelu(x: Any) -> tuple[Any, Any]:
     """GELU (tanh form) and its derivative (compiled loop)."""
     xc = np.ascontiguousarray(x)
     y = np.empty_like(xc)
@@ -201,8 +201,8 @@ def jepa_gelu(x: Any) -> tuple[Any, Any]:
     return y, dy
 
 
-@register_kernel("jepa_epps_pulley", B)
-def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
+@register_kernel("epps_pulley", B)
+def epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     """Epps–Pulley statistic per column and its gradient (compiled loops)."""
     x = np.ascontiguousarray(x)
     t = np.ascontiguousarray(t, dtype=np.float64)

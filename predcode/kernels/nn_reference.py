@@ -1,22 +1,22 @@
 r"""Reference (array-API) kernels of the JEPA / latent-world-model family.
 
-``jepa_im2col(x, k, stride, padding) -> cols``
+``im2col(x, k, stride, padding) -> cols``
     Unfold an image batch ``x`` of shape (N, C, H, W) into the patch matrix of a
     ``k``×``k`` convolution: ``cols`` has shape (N, Ho, Wo, C, k, k) with
     ``cols[n, i, j, c, a, b] = xpad[n, c, i s + a, j s + b]`` (``xpad``: ``x``
     zero-padded by ``padding`` on each side, ``s = stride``,
     ``Ho = (H + 2p - k) // s + 1``). A convolution is then one GEMM.
 
-``jepa_col2im(cols, shape, k, stride, padding) -> x``
-    The adjoint of ``jepa_im2col``: scatter-add the patch matrix back onto an
+``col2im(cols, shape, k, stride, padding) -> x``
+    The adjoint of ``im2col``: scatter-add the patch matrix back onto an
     image of ``shape`` (N, C, H, W). Used for the input gradient of a convolution.
 
-``jepa_gelu(x) -> (y, dydx)``
+``gelu(x) -> (y, dydx)``
     GELU in its tanh form (Hendrycks & Gimpel 2016),
     :math:`y = \tfrac12 x (1 + \tanh u)`, :math:`u = \sqrt{2/\pi}(x + 0.044715 x^3)`,
     and its derivative, in one pass.
 
-``jepa_epps_pulley(x, t, w) -> (stat, grad)``
+``epps_pulley(x, t, w) -> (stat, grad)``
     The Epps–Pulley statistic of each column of ``x`` (N, M) (N samples of M
     one-dimensional projections) against a standard normal (LeJEPA, Balestriero &
     LeCun 2025, SIGReg):
@@ -30,7 +30,7 @@ r"""Reference (array-API) kernels of the JEPA / latent-world-model family.
     the Gaussian window. Returns ``stat`` (M,) and ``grad`` (N, M) =
     :math:`\partial T_m / \partial x_{nm}`.
 
-``jepa_mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3) -> Z``
+``mlp_rollout(z0, A, W1, b1, W2, b2, W3, b3) -> Z``
     Roll a residual MLP dynamics model forward for a batch of action sequences
     (the CEM rollouts): :math:`z_{h+1} = z_h + W_3^\top \mathrm{gelu}(W_2^\top
     \mathrm{gelu}(W_1^\top [z_h, a_h] + b_1) + b_2) + b_3` for ``z0`` (S, d) and
@@ -43,19 +43,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..backend import array_namespace, register_kernel
+from ..backend import array_namespace
+from .common import conv_out_size
+from .registry import register_kernel
 
 B = "numpy"
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
-def conv_out_size(n: int, k: int, stride: int, padding: int) -> int:
-    """Output length of a convolution along one axis."""
-    return (n + 2 * padding - k) // stride + 1
-
-
-@register_kernel("jepa_im2col", B)
-def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
+@register_kernel("im2col", B)
+def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     """Patch matrix (N, Ho, Wo, C, k, k) of a k×k convolution (see module doc)."""
     xp = array_namespace(x)
     N, C, H, W = x.shape
@@ -73,8 +70,8 @@ def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     return cols
 
 
-@register_kernel("jepa_col2im", B)
-def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
+@register_kernel("col2im", B)
+def col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
     """Scatter-add ``cols`` (N, Ho, Wo, C, k, k) onto an image of ``shape`` (adjoint of im2col)."""
     xp = array_namespace(cols)
     N, C, H, W = shape
@@ -87,8 +84,8 @@ def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> A
     return xpad[:, :, padding:padding + H, padding:padding + W]
 
 
-@register_kernel("jepa_gelu", B)
-def jepa_gelu(x: Any) -> tuple[Any, Any]:
+@register_kernel("gelu", B)
+def gelu(x: Any) -> tuple[Any, Any]:
     """GELU (tanh form) and its derivative."""
     xp = array_namespace(x)
     u = _GELU_C * (x + 0.044715 * x ** 3)
@@ -98,8 +95,8 @@ def jepa_gelu(x: Any) -> tuple[Any, Any]:
     return y, dy
 
 
-@register_kernel("jepa_epps_pulley", B)
-def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
+@register_kernel("epps_pulley", B)
+def epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     """Epps–Pulley statistic per column of ``x`` and its gradient (see module doc)."""
     xp = array_namespace(x)
     N = x.shape[0]
@@ -112,8 +109,8 @@ def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     return stat, grad
 
 
-@register_kernel("jepa_mlp_rollout", B)
-def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+@register_kernel("mlp_rollout", B)
+def mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
                      b3: Any) -> Any:
     """Batched residual-MLP rollout (see module doc)."""
     xp = array_namespace(z0, A)
@@ -122,7 +119,7 @@ def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: An
     out = xp.empty((A.shape[0], A.shape[1], d), dtype=z0.dtype)
     for h in range(A.shape[1]):
         u = z @ W1[:d] + A[:, h] @ W1[d:] + b1
-        u = jepa_gelu(u)[0] @ W2 + b2
-        z = z + jepa_gelu(u)[0] @ W3 + b3
+        u = gelu(u)[0] @ W2 + b2
+        z = z + gelu(u)[0] @ W3 + b3
         out[:, h] = z
     return out

@@ -1,6 +1,6 @@
 """CuPy (GPU) versions of the predictive-coding kernels.
 
-Same signatures as :mod:`predcode.kernels.reference`. Elementwise work is fused
+Same signatures as :mod:`predcode.kernels.pc_reference`. Elementwise work is fused
 into one ``ElementwiseKernel`` per call; energies come back as 0-d cupy arrays,
 so settling never synchronises with the host; matrix products are cuBLAS.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import cupy as cp
 
 from ..activations import ACTIVATION_CODES
-from ..backend import register_kernel
+from .registry import register_kernel
 
 B = "cupy"
 
@@ -61,25 +61,25 @@ _sqsum = cp.ReductionKernel("T x", "T y", "x * x", "a + b", "y = a", "0", "predc
 
 @register_kernel("pc_activate", B)
 def pc_activate(x: Any, fx: Any, dfx: Any, activation: str) -> None:
-    """CuPy version of :func:`predcode.kernels.reference.pc_activate`."""
+    """CuPy version of :func:`predcode.kernels.pc_reference.pc_activate`."""
     _activate(x, ACTIVATION_CODES[activation], fx, dfx)
 
 
 @register_kernel("pc_predict", B)
 def pc_predict(W: Any, fx_prev: Any, out: Any) -> None:
-    """cuBLAS GEMM, as :func:`predcode.kernels.reference.pc_predict`."""
+    """cuBLAS GEMM, as :func:`predcode.kernels.pc_reference.pc_predict`."""
     cp.matmul(fx_prev, W.T, out=out)
 
 
 @register_kernel("pc_feedback", B)
 def pc_feedback(W: Any, eps: Any, out: Any) -> None:
-    """cuBLAS GEMM, as :func:`predcode.kernels.reference.pc_feedback`."""
+    """cuBLAS GEMM, as :func:`predcode.kernels.pc_reference.pc_feedback`."""
     cp.matmul(eps, W, out=out)
 
 
 @register_kernel("pc_error", B)
 def pc_error(x: Any, z: Any, b: Any, precision: float, eps: Any):
-    """CuPy version of :func:`predcode.kernels.reference.pc_error`."""
+    """CuPy version of :func:`predcode.kernels.pc_reference.pc_error`."""
     pi = x.dtype.type(precision)
     _error(x, z, b, pi, eps)
     return (0.5 / pi) * _sqsum(eps)
@@ -87,7 +87,7 @@ def pc_error(x: Any, z: Any, b: Any, precision: float, eps: Any):
 
 @register_kernel("pc_settle_step", B)
 def pc_settle_step(x, z, b, bu, fx, dfx, eps, gamma, precision, activation, refresh):
-    """CuPy version of :func:`predcode.kernels.reference.pc_settle_step`."""
+    """CuPy version of :func:`predcode.kernels.pc_reference.pc_settle_step`."""
     pi = x.dtype.type(precision)
     _settle(
         z, b, bu, pi, x.dtype.type(gamma), ACTIVATION_CODES[activation], bool(refresh),
@@ -98,7 +98,7 @@ def pc_settle_step(x, z, b, bu, fx, dfx, eps, gamma, precision, activation, refr
 
 @register_kernel("pc_hebbian", B)
 def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
-    """cuBLAS GEMM and a column sum, as :func:`predcode.kernels.reference.pc_hebbian`."""
+    """cuBLAS GEMM and a column sum, as :func:`predcode.kernels.pc_reference.pc_hebbian`."""
     scale = lr / eps.shape[0]
     W += scale * (eps.T @ fx_prev)
     b += scale * eps.sum(axis=0)
@@ -124,7 +124,7 @@ _rb_step = cp.ElementwiseKernel(
 
 @register_kernel("rb_cause_step", B)
 def rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, sparse):
-    """CuPy version of :func:`predcode.kernels.reference.rb_cause_step`."""
+    """CuPy version of :func:`predcode.kernels.pc_reference.rb_cause_step`."""
     t = r.dtype.type
     terms = cp.empty_like(r)
     _rb_step(bu, r_td, t(k1), t(tau_td), t(alpha), bool(sparse), r, eps_td, terms)

@@ -1,4 +1,4 @@
-"""CuPy (GPU) versions of the JEPA kernels (signatures of ``jepa_reference``).
+"""CuPy (GPU) versions of the JEPA kernels (signatures of ``nn_reference``).
 
 im2col is a gather (one thread per patch-matrix entry) and col2im a gather
 over the patch entries that touch each pixel (no atomics); GELU is one fused
@@ -13,9 +13,9 @@ from typing import Any
 
 import cupy as cp
 
-from ..backend import register_kernel
-from .jepa_reference import conv_out_size
-from .jepa_reference import jepa_epps_pulley as _epps_pulley_array
+from .common import conv_out_size
+from .nn_reference import epps_pulley as _epps_pulley_array
+from .registry import register_kernel
 
 B = "cupy"
 
@@ -31,7 +31,7 @@ _im2col = cp.ElementwiseKernel(
     int y = ii * s + a - p; int z = jj * s + b - p;
     col = (y >= 0 && y < H && z >= 0 && z < W) ? x[((n * C + c) * H + y) * W + z] : (T)0;
     """,
-    "predcode_jepa_im2col",
+    "predcode_im2col",
 )
 _col2im = cp.ElementwiseKernel(
     "raw T cols, int32 C, int32 H, int32 W, int32 Ho, int32 Wo, int32 k, int32 s, int32 p",
@@ -54,7 +54,7 @@ _col2im = cp.ElementwiseKernel(
     }
     x = acc;
     """,
-    "predcode_jepa_col2im",
+    "predcode_col2im",
 )
 _gelu = cp.ElementwiseKernel(
     "T v, T cc", "T y, T dy",
@@ -64,12 +64,12 @@ _gelu = cp.ElementwiseKernel(
     dy = (T)0.5 * ((T)1 + th)
          + (T)0.5 * v * ((T)1 - th * th) * cc * ((T)1 + (T)0.134145 * v * v);
     """,
-    "predcode_jepa_gelu",
+    "predcode_gelu",
 )
 
 
-@register_kernel("jepa_im2col", B)
-def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
+@register_kernel("im2col", B)
+def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     """Patch matrix of a k×k convolution (GPU gather)."""
     x = cp.ascontiguousarray(x)
     N, C, H, W = x.shape
@@ -79,8 +79,8 @@ def jepa_im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     return cols
 
 
-@register_kernel("jepa_col2im", B)
-def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
+@register_kernel("col2im", B)
+def col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
     """Adjoint of im2col (GPU gather, no atomics)."""
     N, C, H, W = shape
     x = cp.empty(tuple(shape), dtype=cols.dtype)
@@ -89,14 +89,14 @@ def jepa_col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> A
     return x
 
 
-@register_kernel("jepa_gelu", B)
-def jepa_gelu(x: Any) -> tuple[Any, Any]:
+@register_kernel("gelu", B)
+def gelu(x: Any) -> tuple[Any, Any]:
     """GELU (tanh form) and its derivative (one fused kernel)."""
     return _gelu(x, x.dtype.type(math.sqrt(2.0 / math.pi)))
 
 
-@register_kernel("jepa_epps_pulley", B)
-def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
+@register_kernel("epps_pulley", B)
+def epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     """Epps–Pulley statistic per column and its gradient.
 
     The reference is already array code of elementwise maps and reductions
@@ -105,8 +105,8 @@ def jepa_epps_pulley(x: Any, t: Any, w: Any) -> tuple[Any, Any]:
     return _epps_pulley_array(x, t, w)
 
 
-@register_kernel("jepa_mlp_rollout", B)
-def jepa_mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
+@register_kernel("mlp_rollout", B)
+def mlp_rollout(z0: Any, A: Any, W1: Any, b1: Any, W2: Any, b2: Any, W3: Any,
                      b3: Any) -> Any:
     """Batched residual-MLP rollout: cuBLAS GEMMs with the fused GELU kernel."""
     d = z0.shape[1]

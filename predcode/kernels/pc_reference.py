@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import activations
-from ..backend import array_namespace, register_kernel
+from ..activations import apply as _apply
+from ..activations import derivative as _derivative
+from ..backend import array_namespace
+from .registry import register_kernel
 
 B = "numpy"
 
@@ -31,8 +33,8 @@ B = "numpy"
 def pc_activate(x: Any, fx: Any, dfx: Any, activation: str) -> None:
     """Write ``fx = f(x)`` and ``dfx = f'(x)``."""
     xp = array_namespace(x)
-    fx[...] = activations.apply(activation, x, xp)
-    dfx[...] = activations.derivative(activation, x, fx, xp)
+    fx[...] = _apply(activation, x, xp)
+    dfx[...] = _derivative(activation, x, fx, xp)
 
 
 @register_kernel("pc_predict", B)

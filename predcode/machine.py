@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
-from ..backend import available_backends
+from ._version import __version__
+from .backend import available_backends
 
 
 def _cpu_model() -> str:

@@ -1,6 +1,6 @@
 """numba (CPU) versions of the predictive-coding kernels.
 
-Same signatures as :mod:`predcode.kernels.reference`. The elementwise work of a
+Same signatures as :mod:`predcode.kernels.pc_reference`. The elementwise work of a
 settling step (error, Euler update, ``f`` and ``f'``, energy) is fused into one
 pass over memory; matrix products stay in BLAS (numpy's ``matmul`` with ``out=``
 and an in-place ``gemm`` for the Hebbian update), which is faster than numba's
@@ -27,7 +27,7 @@ from numba.extending import overload
 from scipy.linalg import blas
 
 from ..activations import ACTIVATION_CODES
-from ..backend import register_kernel
+from .registry import register_kernel
 
 B = "numba"
 _FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
@@ -187,31 +187,31 @@ def _bias_update(b, eps, scale):
 
 @register_kernel("pc_activate", B)
 def pc_activate(x: Any, fx: Any, dfx: Any, activation: str) -> None:
-    """numba version of :func:`predcode.kernels.reference.pc_activate`."""
+    """numba version of :func:`predcode.kernels.pc_reference.pc_activate`."""
     _KERNELS[ACTIVATION_CODES[activation]][0](x, fx, dfx)
 
 
 @register_kernel("pc_predict", B)
 def pc_predict(W: Any, fx_prev: Any, out: Any) -> None:
-    """BLAS GEMM, as :func:`predcode.kernels.reference.pc_predict`."""
+    """BLAS GEMM, as :func:`predcode.kernels.pc_reference.pc_predict`."""
     np.matmul(fx_prev, W.T, out=out)
 
 
 @register_kernel("pc_feedback", B)
 def pc_feedback(W: Any, eps: Any, out: Any) -> None:
-    """BLAS GEMM, as :func:`predcode.kernels.reference.pc_feedback`."""
+    """BLAS GEMM, as :func:`predcode.kernels.pc_reference.pc_feedback`."""
     np.matmul(eps, W, out=out)
 
 
 @register_kernel("pc_error", B)
 def pc_error(x: Any, z: Any, b: Any, precision: float, eps: Any):
-    """numba version of :func:`predcode.kernels.reference.pc_error`."""
+    """numba version of :func:`predcode.kernels.pc_reference.pc_error`."""
     return _error(x, z, b, precision, eps)
 
 
 @register_kernel("pc_settle_step", B)
 def pc_settle_step(x, z, b, bu, fx, dfx, eps, gamma, precision, activation, refresh):
-    """numba version of :func:`predcode.kernels.reference.pc_settle_step`."""
+    """numba version of :func:`predcode.kernels.pc_reference.pc_settle_step`."""
     settle = _KERNELS[ACTIVATION_CODES[activation]][1]
     return settle(x, z, b, bu, fx, dfx, eps, gamma, precision, bool(refresh))
 
@@ -235,5 +235,5 @@ def pc_hebbian(W: Any, b: Any, eps: Any, fx_prev: Any, lr: float) -> None:
 
 @register_kernel("rb_cause_step", B)
 def rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, sparse):
-    """numba version of :func:`predcode.kernels.reference.rb_cause_step` (2-D arrays)."""
+    """numba version of :func:`predcode.kernels.pc_reference.rb_cause_step` (2-D arrays)."""
     return _rb_cause_step(r, bu, r_td, eps_td, k1, tau_td, alpha, bool(sparse))
