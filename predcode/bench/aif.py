@@ -21,9 +21,9 @@ import numpy as np
 
 from ..backend import resolve_backend, synchronize
 from ..envs import MDPProcess
+from ..machine import machine_info
 from ..models.active_inference import make_model, run_trials
 from ..validation import check_int, check_param
-from ..machine import machine_info
 
 __all__ = ["bench_aif", "random_model"]
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend
+from ..machine import machine_info
 from ..models.dem import DEM, generalized_filter, simulate
 from ..models.generalized import HDM, Level
 from ..validation import check_int
-from ..machine import machine_info
 
 __all__ = ["bench_dem", "linear_model"]
 

@@ -26,12 +26,12 @@ import numpy as np
 from ..backend import blas_threads, resolve_backend, synchronize
 from ..datasets import load_digits_split
 from ..envs import TwoRooms, generate_trajectories
+from ..machine import machine_info
 from ..models.jepa import IJEPA
 from ..models.world_model import LatentWorldModel, PixelWorldModel
 from ..nn import zero_grad
 from ..planning import CEM
 from ..validation import check_int, check_param
-from ..machine import machine_info
 
 __all__ = ["bench_jepa"]
 

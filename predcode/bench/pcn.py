@@ -30,8 +30,8 @@ import numpy as np
 from ..backend import blas_threads, get_namespace, resolve_backend, synchronize
 from ..exceptions import ValidationError
 from ..kernels import get_kernel
-from ..validation import check_dtype, check_param, check_sizes
 from ..machine import machine_info
+from ..validation import check_dtype, check_param, check_sizes
 
 __all__ = ["bench_pcn", "pcn_step_flops"]
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend
-from ..machine import machine_info
 from ..envs import cue_chaining, gridworld
+from ..machine import machine_info
 from ..models.active_inference import run_trials
 
 __all__ = ["cue_chaining_behaviour", "gridworld_behaviour", "run_epistemic_foraging",

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend
-from ..machine import machine_info
 from ..envs import tmaze
+from ..machine import machine_info
 from ..models.active_inference import run_trials
 
 __all__ = ["tmaze_behaviour", "context_learning", "run"]

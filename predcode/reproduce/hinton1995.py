@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..machine import machine_info
 from ..datasets.bars import (
     bar_assignment,
     bar_templates,
@@ -51,6 +50,7 @@ from ..datasets.bars import (
     entropy_bits,
     make_bars,
 )
+from ..machine import machine_info
 from ..metrics.likelihood import binary_configurations, kl_bits, kl_divergence_bits
 from ..models.helmholtz import HelmholtzMachine
 from ..models.pcn import PCN

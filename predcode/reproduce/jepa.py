@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backend import resolve_backend, to_numpy
-from ..machine import machine_info
 from ..datasets import load_digits_split
+from ..machine import machine_info
 from ..metrics.representations import effective_rank, linear_probe
 from ..models.jepa import IJEPA
 from ..models.pcn import PCN

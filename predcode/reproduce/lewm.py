@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..machine import machine_info
 from ..envs import TwoRooms, generate_trajectories
+from ..machine import machine_info
 from ..metrics.representations import effective_rank, linear_probe
 from ..models.world_model import LatentWorldModel, PixelWorldModel
 from ..planning import CEM, horizon_cost, run_episode

@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..machine import machine_info
 from ..datasets import PatchSampler, load_natural_images, preprocess
 from ..datasets.natural import dog_filter
 from ..datasets.stimuli import bar, grating
+from ..machine import machine_info
 from ..metrics import gabor_fit_fraction, localisation_and_orientation
 from ..models.rao_ballard import RaoBallard
 

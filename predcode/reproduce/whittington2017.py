@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend, to_numpy
-from ..machine import machine_info
 from ..datasets import load_dataset, standardize
 from ..exceptions import ValidationError
+from ..machine import machine_info
 from ..models.pcn import MLP, PCN
 
 __all__ = ["DEFAULTS", "train_pair", "gradient_alignment", "run"]
