@@ -721,6 +721,11 @@ class DEM(Model):
         return [f for f, a in zip(h.get("F_all", []), h.get("accepted", []), strict=True) if a]
 
     @property
+    def wall_time_(self) -> float:
+        """Seconds spent in all iterations so far (sum of ``history_["wall_time_s"]``)."""
+        return float(sum(self.history_.get("wall_time_s", [])))
+
+    @property
     def n_iter_(self) -> int:
         return int(self.theta_path_.shape[0])
 
@@ -774,6 +779,7 @@ class DEM(Model):
     def score(self, Y: Any) -> float:
         """Free energy of ``Y`` in nats (larger is better): ``-sum(energy(Y))`` plus the
         parameter and log-precision prior terms of the fit."""
+        self._check_fitted("score")
         e = self.energy(Y)
         m, free, hf = self._m, self.free_, self.h_free_
         F = -float(np.sum(e))
@@ -827,6 +833,9 @@ class DEM(Model):
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         m = _as_hdm(self.model, "DEM")
         self.model = m
+        # .npz stores tuples as lists: give the block names back as tuples
+        if self.learn_h is not None:
+            self.learn_h = tuple(tuple(b) for b in self.learn_h)
         nu = GeneralizedErrors(m).nu
         N = state["u_"].shape[0] if "u_" in state else -1
         want = {"u_": (N, nu), "Su_": (N, nu), "F_bins_": (N,),
