@@ -66,6 +66,22 @@ def _unsupervised(rng, n=24, d=6):
     return {"fit": (X,), "infer": (X,), "energy": (X,), "score": (X,)}
 
 
+def _dem_series(rng, n=16):
+    """16 time bins of the zoo's convolution model (4 outputs); DEM has no randomness."""
+    from predcode.models.dem import simulate
+    from predcode.models.hdm_zoo import conv_cause, convolution_model
+
+    Y = simulate(convolution_model(n=3), conv_cause(n), random_state=0)["Y"]
+    return {"fit": (Y,), "infer": (Y,), "energy": (Y,), "score": (Y,)}
+
+
+def _dem(backend, epochs=2, **kw):
+    from predcode.models.hdm_zoo import convolution_model
+
+    return predcode.DEM(convolution_model(n=3), n_iter=epochs, backend=backend,
+                        **{"learn_theta": (2,), "learn_h": (("v", 0),), **kw})
+
+
 _COMMON = dict(batch_size=8, dtype="float64", random_state=3)
 
 #: name -> Case: a new family joins with one line here.
@@ -82,6 +98,9 @@ CASES: dict[str, Case] = {
     "MLP": Case(lambda backend, **kw: predcode.MLP(
         sizes=(6, 7, 3), backend=backend, **{**_COMMON, "epochs": 2, **kw}), _tabular,
         diverge=({"lr": 1e3, "epochs": 5}, "lr")),
+    # an HDM of the zoo (saved by name); host only (no cupy version); the divergence
+    # check (h_precision, on data the model explains exactly) is in tests/test_dem.py
+    "DEM": Case(_dem, _dem_series, backends=("numpy", "numba")),
 }
 
 

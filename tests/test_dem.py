@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from predcode.exceptions import ValidationError
+from predcode.exceptions import BackendError, DivergenceError, ValidationError
 from predcode.models.dem import (
     DEM,
     GeneralizedErrors,
@@ -24,7 +24,8 @@ from predcode.models.dem import (
     simulate,
 )
 from predcode.models.generalized import HDM, Level, embed
-from predcode.reproduce.dem2008 import conv_cause, convolution_model, demo_triple, run
+from predcode.models.hdm_zoo import conv_cause, convolution_model, lorenz_model
+from predcode.reproduce.dem2008 import demo_triple, run
 
 G = np.array([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]])
 PZ = np.diag([4.0, 2.0, 1.0])
@@ -127,18 +128,132 @@ def test_triple_estimation_free_energy_rises_and_moves_to_truth():
     assert 4.0 < r["hv"] < 12.5 and 4.0 < r["hw"] < 12.5
 
 
-def test_bad_options_raise():
+def test_bad_options_raise_at_fit():
+    """Parameters are stored by __init__ and validated by fit (one line each)."""
     m = convolution_model()
-    with pytest.raises(ValidationError, match="learn_theta"):
-        DEM(m, learn_theta=[99])
-    with pytest.raises(ValidationError, match="learn_h: unknown block"):
-        DEM(m, learn_h=[("z", 3)])
-    with pytest.raises(ValidationError, match="expected an HDM"):
-        DEM("model")
     Y = np.zeros((32, 4))
+    for params, msg in (
+        ({"learn_theta": [99]}, r"^DEM\.learn_theta: indices must lie in \[0, 14\)"),
+        ({"learn_h": [("z", 3)]}, r"^DEM\.learn_h: unknown block"),
+        ({"n_iter": 0}, r"^DEM\.n_iter: must be >= 1"),
+        ({"h_precision": -1.0}, r"^DEM\.h_precision"),
+    ):
+        dem = DEM(m, **params)  # no error yet
+        with pytest.raises(ValidationError, match=msg):
+            dem.fit(Y)
+        assert not dem._is_fitted()
+    with pytest.raises(ValidationError, match=r"^DEM\.model: expected an HDM"):
+        DEM(3.0).fit(Y)
+    with pytest.raises(ValidationError, match=r"^zoo_model\.name: unknown model 'nope'"):
+        DEM("nope").fit(Y)
     Y[3, 1] = np.nan
     with pytest.raises(ValidationError, match="NaN"):
         DEM(m).fit(Y)
+
+
+def test_cupy_is_refused_in_one_line():
+    """DEM has no device version (the registry says so): backend='cupy' is one clear line."""
+    from predcode.kernels.registry import FAMILIES
+
+    assert FAMILIES["dem"]["cupy"] is None
+    with pytest.raises(BackendError, match=r"^DEM\.backend: DEM runs on the host only") as err:
+        DEM(convolution_model(), backend="cupy").fit(np.zeros((32, 4)))
+    assert "\n" not in str(err.value)
+    with pytest.raises(BackendError, match=r"^generalized_filter\.backend: DEM runs on the host"):
+        generalized_filter(convolution_model(), np.zeros((32, 4)), backend="cupy")
+
+
+def test_zoo_model_by_name_equals_the_built_model():
+    Y = simulate(convolution_model(n=3), conv_cause(16), random_state=1)["Y"]
+    a = DEM(convolution_model(n=3), n_iter=2).fit(Y)
+    b = DEM({"zoo": "convolution", "params": {"n": 3}}, n_iter=2).fit(Y)
+    np.testing.assert_array_equal(a.u_, b.u_)
+    assert a.history_["F"] == b.history_["F"]
+
+
+def test_partial_fit_continues_the_scheme_like_fit():
+    """Iterations are the epochs: fit(n_iter=3) equals fit(n_iter=1) + 2 partial_fit,
+    also through save/load (the scheme's step control is saved with the posterior)."""
+    r = demo_triple(n_iter=3)
+    Y = r["sim"]["Y"]
+    full = r["dem"]
+    part = DEM(**{**full.get_params(), "n_iter": 1}).fit(Y)
+    part.partial_fit(Y).partial_fit(Y)
+    np.testing.assert_array_equal(part.theta_, full.theta_)
+    np.testing.assert_array_equal(part.u_, full.u_)
+    assert part.history_["F_all"] == full.history_["F_all"]
+
+
+def _user_model():
+    A = np.array([[-0.5]])
+    lv = Level(g=lambda x, v, th: 2.0 * x, f=lambda x, v, th: A @ x + v, n_out=1, n_x=1,
+               n_v=1, hv=4.0, hw=4.0)
+    return HDM([lv], n=3, s=0.5)
+
+
+def test_save_load_with_a_user_hdm(tmp_path):
+    """User callables cannot go into .npz: everything else is saved, the HDM is given back."""
+    import predcode
+
+    m = _user_model()
+    Y = simulate(m, conv_cause(20), random_state=0)["Y"]
+    d = DEM(m, n_iter=2, learn_h=[("v", 0)]).fit(Y)
+    path = d.save(tmp_path / "dem.npz")
+    for load in (DEM.load, predcode.load_model):
+        with pytest.raises(ValidationError, match=r"DEM\.load\(path, model=hdm\)") as err:
+            load(path)
+        assert "\n" not in str(err.value)
+    back = DEM.load(path, model=m)
+    np.testing.assert_array_equal(back.infer(Y), d.infer(Y))
+    np.testing.assert_array_equal(back.energy(Y), d.energy(Y))
+    np.testing.assert_array_equal(back.u_, d.u_)
+    assert back.history_ == d.history_
+    back.partial_fit(Y)
+    d.partial_fit(Y)
+    np.testing.assert_array_equal(back.h_, d.h_)
+    with pytest.raises(ValidationError, match=r"^DEM\.load\.model: the HDM given has sizes"):
+        DEM.load(path, model=convolution_model())
+
+
+def test_changed_zoo_model_is_saved_as_a_user_model(tmp_path):
+    m = lorenz_model(n=3)
+    assert m.zoo_spec() == {"zoo": "lorenz", "params": {"x0": [0.9, 0.8, 30.0], "n": 3}}
+    m.levels[0].x0 = np.array([2.0, 8.0, 22.0])
+    assert m.zoo_spec() is None  # no longer the zoo's model
+    Y = simulate(lorenz_model(n=3), np.zeros((16, 1)), random_state=0)["Y"]
+    path = DEM(m, n_iter=1).fit(Y).save(tmp_path / "lorenz")
+    with pytest.raises(ValidationError, match="user-built HDM"):
+        DEM.load(path)
+    back = DEM.load(path, model=m)
+    np.testing.assert_array_equal(back.x_, DEM(m, n_iter=1).fit(Y).x_)
+
+
+def test_energy_is_the_negative_log_evidence_of_a_static_linear_gaussian_bin():
+    """n = 1: energy(Y) per bin is -ln N(y; G eta, P_z^-1 + G P_v^-1 G') (exact Laplace),
+    and the history's energy is -F/N with the same constant."""
+    y = np.array([1.0, -0.5, 2.0])
+    Y = np.tile(y, (40, 1))
+    d = DEM(_static_model(n=1), n_iter=1).fit(Y)
+    C = np.linalg.inv(PZ) + G @ np.linalg.inv(PV) @ G.T
+    r = y - G @ ETA
+    nll = 0.5 * r @ np.linalg.solve(C, r) + 0.5 * np.linalg.slogdet(C)[1] + 1.5 * np.log(2 * np.pi)
+    e = d.energy(Y)
+    assert e.shape == (40,)
+    assert e[-1] == pytest.approx(nll, abs=1e-8)
+    assert d.history_["energy"][0] == pytest.approx(
+        -d.F_ / 40 + 1.5 * np.log(2 * np.pi), rel=1e-12)
+    assert d.score(Y) == pytest.approx(-float(np.sum(e)), rel=1e-12)
+    np.testing.assert_allclose(d.infer(Y)[-1], d.v_[-1], atol=1e-12)
+
+
+def test_runaway_log_precision_names_h_precision():
+    """Noise-free data that the model explains exactly: with no prior on the
+    log-precision (h_precision -> 0) the M-step drives it up without bound."""
+    lv = Level(g=lambda x, v, th: np.zeros(1), n_out=1, n_x=0, n_v=1, hv=0.0)
+    m = HDM([lv], n=2, s=0.5)
+    Y = np.zeros((16, 1))
+    with pytest.raises(DivergenceError, match=r"^DEM\.h_precision=1e-12: the log-precisions"):
+        DEM(m, n_iter=40, learn_h=[("v", 0)], h_precision=1e-12).fit(Y)
 
 
 def test_reproduction_quick(tmp_path):
@@ -229,12 +344,12 @@ def test_mstep_reaches_its_stationary_point():
     """After the M-step's Newton steps dF/dh = N/2 - exp(h) A/2 - p_h (h - h0) = 0."""
     m = convolution_model(hv=2.0)
     sim = simulate(convolution_model(), conv_cause(32), random_state=0)
-    dem = DEM(m, n_iter=1, learn_h=[("v", 0)], n_m=30)
-    ge = GeneralizedErrors(m)
+    dem = DEM(m, n_iter=1, learn_h=[("v", 0)], n_m=30).fit(sim["Y"])
+    ge = dem._ge
     Ytil = np.array([embed(sim["Y"], m.n, t) for t in range(32)])
     h = m.h_prior()
     d = dem._dstep(ge, Ytil, m.theta, h, ge.u_init(), None)
-    dh = dem._mstep(ge, d, np.zeros((32, ge.ne, 0)), np.zeros((0, 0)), h, h, 32)
+    dh = dem._scheme["dh"]  # the M-step the first iteration took
     hn = h + dh
     A = sum(
         d["E"][t] @ ge.Q[0] @ d["E"][t] + np.sum((d["Eu"][t] @ d["Su"][t] @ d["Eu"][t].T) * ge.Q[0])

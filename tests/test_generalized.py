@@ -23,8 +23,8 @@ from predcode.models.generalized import (
     temporal_covariance,
     temporal_precision,
 )
-from predcode.reproduce.dem2008 import convolution_model, double_well_model, lorenz_model
-from tests.conftest import tolerance
+from predcode.models.hdm_zoo import convolution_model, double_well_model, lorenz_model
+from tests.conftest import _backend_params, tolerance
 
 
 def test_temporal_covariance_fixture_exact():
@@ -225,7 +225,9 @@ def test_precision_components_sum_and_logdet():
 
 
 @pytest.mark.parametrize("dtype", ["float64"])
-def test_dem_accumulate_kernel_matches_reference(fast_backend, xp, dtype):
+@pytest.mark.parametrize("fast_backend", _backend_params(("numba",)))  # DEM has no cupy version
+def test_dem_accumulate_kernel_matches_reference(fast_backend, dtype):
+    xp = np
     rng = np.random.default_rng(4)
     E = rng.standard_normal((7, 9))
     J = rng.standard_normal((7, 9, 5))

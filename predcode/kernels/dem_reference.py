@@ -1,4 +1,4 @@
-r"""Reference DEM kernels: the oracle for the numba and CuPy versions.
+r"""Reference DEM kernels: the oracle for the numba version (DEM runs on the host only).
 
 The hot loop of dynamic expectation maximisation assembles, over time bins
 :math:`t`, the precision-weighted generalized prediction errors and their

@@ -29,7 +29,8 @@ FAMILIES: dict[str, dict[str, str | None]] = {
     "helmholtz": {"numpy": "helmholtz_reference", "numba": "helmholtz_numba",
                   "cupy": "helmholtz_cupy"},
     "aif": {"numpy": "aif_reference", "numba": "aif_numba", "cupy": "aif_cupy"},
-    "dem": {"numpy": "dem_reference", "numba": "dem_numba", "cupy": "dem_cupy"},
+    # DEM runs on the host only (its matrices are a few dozen rows): no cupy version
+    "dem": {"numpy": "dem_reference", "numba": "dem_numba", "cupy": None},
 }
 
 #: kernel name -> family.

@@ -3,6 +3,7 @@
 from .active_inference import GenerativeModel, make_model, run_trials
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
+from .hdm_zoo import zoo_model
 from .helmholtz import HelmholtzMachine
 from .jepa import IJEPA
 from .pcn import MLP, PCN, init_weights
@@ -17,6 +18,7 @@ __all__ = [
     "DEM",
     "HDM",
     "Level",
+    "zoo_model",
     "generalized_filter",
     "extended_kalman_filter",
     "GenerativeModel",

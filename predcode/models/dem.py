@@ -58,16 +58,20 @@ bin by a recursive Gauss-Newton step whose precision accumulates over time.
 
 from __future__ import annotations
 
+import contextvars
 import math
-import time
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.linalg import expm
 
-from ..backend import blas_threads, resolve_backend
-from ..exceptions import DivergenceError, ValidationError
+from ..backend import blas_threads, is_cupy, resolve_backend
+from ..base import Model, load_model
+from ..exceptions import BackendError, DivergenceError, ValidationError
 from ..kernels import get_kernel
+from ..training import BLOW_UP
 from ..validation import check_int, check_param, check_random_state
 from .generalized import (
     HDM,
@@ -77,6 +81,10 @@ from .generalized import (
     temporal_covariance,
     temporal_precision,
 )
+from .hdm_zoo import zoo_model
+
+#: The HDM given to :meth:`DEM.load` while the file is read.
+_LOAD_MODEL: contextvars.ContextVar = contextvars.ContextVar("dem_load_model", default=None)
 
 __all__ = [
     "DEM",
@@ -277,19 +285,88 @@ def _logdet_pd(H: np.ndarray, what: str) -> float:
     sign, ld = np.linalg.slogdet(H)
     if sign <= 0 or not np.isfinite(ld):
         raise DivergenceError(
-            f"DEM: the conditional precision of the {what} is not positive definite; "
+            f"DEM.n_d: the conditional precision of the {what} is not positive definite; "
             "the scheme diverged (check the model's precisions and the data scale)."
         )
     return float(ld)
 
 
-class DEM:
-    """Dynamic expectation maximisation of a hierarchical dynamic model.
+def _as_hdm(model: Any, owner: str) -> HDM:
+    """The HDM a ``model`` parameter names: an HDM, a zoo name or a zoo spec dict."""
+    if isinstance(model, HDM):
+        return model
+    if isinstance(model, str):
+        return zoo_model(model)
+    if isinstance(model, dict) and "zoo" in model:
+        return zoo_model(model["zoo"], **dict(model.get("params") or {}))
+    if isinstance(model, dict) and "user" in model:
+        raise ValidationError(
+            f"{owner}.model: this DEM was saved with a user-built HDM (its f and g are "
+            "Python callables, which .npz cannot hold); pass the same HDM: "
+            "DEM.load(path, model=hdm)."
+        )
+    raise ValidationError(
+        f"{owner}.model: expected an HDM (or the name of a zoo model, see "
+        f"predcode.models.hdm_zoo.ZOO), got {type(model).__name__}."
+    )
+
+
+def _free_indices(model: HDM, learn_theta: Any, owner: str) -> np.ndarray:
+    p = model.theta.size
+    try:
+        free = np.array([] if learn_theta is None else learn_theta, dtype=int).ravel()
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"{owner}.learn_theta: expected parameter indices, got {learn_theta!r}."
+        ) from None
+    if free.size and (free.min() < 0 or free.max() >= p):
+        raise ValidationError(
+            f"{owner}.learn_theta: indices must lie in [0, {p}), got {free.tolist()}."
+        )
+    return free
+
+
+def _h_indices(model: HDM, learn_h: Any, owner: str) -> np.ndarray:
+    blocks = [] if learn_h is None else [tuple(b) for b in learn_h]
+    for b in blocks:
+        if b not in model.h_blocks:
+            raise ValidationError(
+                f"{owner}.learn_h: unknown block {b}; choose from {model.h_blocks}."
+            )
+    return np.array([model.h_blocks.index(b) for b in blocks], dtype=int)
+
+
+def _host_only(backend: str, Y: Any, owner: str) -> None:
+    """DEM has no device version: cupy data or ``backend="cupy"`` raise one clear line."""
+    if is_cupy(Y) or backend == "cupy":
+        raise BackendError(
+            f"{owner}.backend: DEM runs on the host only (backend 'numpy' or 'numba'); its "
+            "matrices are a few dozen rows, too small for a GPU. Move the data with "
+            "predcode.to_device(Y, 'numpy')."
+        )
+
+
+#: The scheme's own state between iterations (saved with the posterior).
+_SCHEME_ARRAYS = ("theta", "h", "Sth", "u0", "u0_best", "dtheta", "Sth_new", "dh")
+_SCHEME_SCALARS = ("scale", "it", "stopped")
+
+
+class DEM(Model):
+    r"""Dynamic expectation maximisation of a hierarchical dynamic model.
+
+    ``fit(Y)`` runs ``n_iter`` D/E/M iterations (the epochs of the protocol) on data
+    ``Y`` of shape ``(N, n_y)`` (rows are time bins); ``partial_fit(Y)`` runs one more.
+    Each iteration evaluates the free energy :math:`F` at the current expansion point
+    and, as SPM does, accepts it if :math:`F` rose (then takes E- and M-steps from
+    there) or returns to the last accepted point with a quarter of the step. The
+    scheme stops (later iterations do nothing, ``history_["stopped"]`` is 1) when an
+    accepted :math:`F` gains less than ``tol`` or the step falls below 1e-4.
 
     Parameters
     ----------
-    model : HDM
-        The generative model (its ``theta`` is the parameters' prior expectation).
+    model : HDM or str
+        The generative model (its ``theta`` is the parameters' prior expectation), or
+        the name of a model of :data:`predcode.models.hdm_zoo.ZOO`.
     n_iter : int
         DEM iterations (D-, E- and M-step each; SPM ``M(1).E.nE`` default 16).
     learn_theta : array of int or None
@@ -305,14 +382,27 @@ class DEM:
         D-step integration steps per time bin (SPM ``E.nD``, default 1); each re-linearises
         the flow with the data advanced along their generalized motion.
     backend : {"auto", "numpy", "numba"}
-        Backend of the accumulation kernel.
+        Backend of the accumulation kernel; ``"auto"`` resolves from the data (numba if
+        installed, else numpy). DEM runs on the host: ``"cupy"`` and cupy data raise
+        :class:`~predcode.exceptions.BackendError`.
     tol : float
-        Stop when F improves by less than this.
+        Stop when an accepted F improves by less than this.
+    verbose : bool
+        One progress bar over the iterations.
 
     Attributes
     ----------
     history_ : dict
-        ``"F"`` (free energy per iteration), ``"theta"``, ``"h"`` per iteration.
+        Per iteration: ``energy`` (:math:`-F/N + \tfrac{n_e - n_u}2\ln 2\pi`, the
+        negative free energy of the posterior held, per time bin, in nats: lower is
+        better), ``wall_time_s``, ``F`` (free energy of the posterior held, SPM's
+        convention: without the constant), ``F_all`` (F at this iteration's expansion
+        point, rejected ones included), ``accepted`` (1 if it was accepted), ``step``
+        (the step scale taken next) and ``stopped`` (1 if the scheme had stopped).
+    F_accepted_ : list of float
+        F of the accepted iterations (monotonically rising).
+    theta_path_, h_path_ : ndarray (n_accepted, p), (n_accepted, n_h)
+        Parameters and log-precisions of the accepted iterations.
     x_, v_ : ndarray (N, nx), (N, nv)
         Conditional expectations of hidden states and causes (order 0).
     u_ : ndarray (N, nu)
@@ -320,14 +410,30 @@ class DEM:
     Su_ : ndarray (N, nu)
         Conditional variances (diagonal of Sigma_u).
     F_bins_ : ndarray (N,)
-        Each bin's contribution to F (states' part, up to ``-n_e/2 ln 2 pi``).
+        Each bin's contribution to F (states' part, up to ``-(n_e - n_u)/2 ln 2 pi``).
     theta_, h_ : ndarray
         Parameter and log-precision estimates; ``Sigma_theta_`` their covariance.
+    F_ : float
+        Free energy of the posterior (SPM's convention, without the constant).
+    n_iter_ : int
+        Accepted iterations.
+    n_features_in_ : int
+        Data size ``n_y``.
     """
+
+    ENERGY_UNIT = "nats"
+    _KERNELS = ("dem_accumulate",)
+    _RUNTIME = ("_xp", "_k", "_m", "_ge")
+    _DIVERGENCE_PARAM = "n_d"
+    _EPOCHS_PARAM = "n_iter"
+    _LEARNED = (
+        "history_", "n_features_in_", "u_", "Su_", "F_bins_", "theta_", "h_",
+        "Sigma_theta_", "F_", "theta_path_", "h_path_", "_scheme", "free_", "h_free_",
+    )
 
     def __init__(
         self,
-        model: HDM,
+        model: HDM | str | None = None,
         *,
         n_iter: int = 16,
         learn_theta: Any = None,
@@ -337,32 +443,65 @@ class DEM:
         n_d: int = 1,
         backend: str = "auto",
         tol: float = 1e-4,
+        verbose: bool = False,
     ):
-        if not isinstance(model, HDM):
-            raise ValidationError(f"DEM.model: expected an HDM, got {type(model).__name__}.")
         self.model = model
-        self.n_iter = check_int(n_iter, "n_iter", "DEM")
-        self.n_m = check_int(n_m, "n_m", "DEM")
-        self.n_d = check_int(n_d, "n_d", "DEM")
-        self.h_precision = check_param(h_precision, "h_precision", "DEM", low=0)
-        self.tol = check_param(tol, "tol", "DEM", low=0, low_inclusive=True)
-        self.backend = resolve_backend(backend, owner="DEM")
-        if self.backend == "cupy":
-            raise ValidationError("DEM.backend: DEM runs on the host; use 'numpy' or 'numba'.")
-        p = model.theta.size
-        free = np.array([] if learn_theta is None else learn_theta, dtype=int).ravel()
-        if free.size and (free.min() < 0 or free.max() >= p):
-            raise ValidationError(
-                f"DEM.learn_theta: indices must lie in [0, {p}), got {free.tolist()}."
-            )
-        self.free = free
-        blocks = [] if learn_h is None else [tuple(b) for b in learn_h]
-        for b in blocks:
-            if b not in model.h_blocks:
-                raise ValidationError(
-                    f"DEM.learn_h: unknown block {b}; choose from {model.h_blocks}."
-                )
-        self.h_free = np.array([model.h_blocks.index(b) for b in blocks], dtype=int)
+        self.n_iter = n_iter
+        self.learn_theta = learn_theta
+        self.learn_h = learn_h
+        self.h_precision = h_precision
+        self.n_m = n_m
+        self.n_d = n_d
+        self.backend = backend
+        self.tol = tol
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ set-up
+    def _validate(self) -> HDM:
+        m = _as_hdm(self.model, "DEM")
+        check_int(self.n_iter, "n_iter", "DEM")
+        check_int(self.n_m, "n_m", "DEM")
+        check_int(self.n_d, "n_d", "DEM")
+        check_param(self.h_precision, "h_precision", "DEM", low=0)
+        check_param(self.tol, "tol", "DEM", low=0, low_inclusive=True)
+        self.free_ = _free_indices(m, self.learn_theta, "DEM")
+        self.h_free_ = _h_indices(m, self.learn_h, "DEM")
+        return m
+
+    def _on_runtime(self) -> None:
+        self._m = m = _as_hdm(self.model, "DEM")
+        self._ge = GeneralizedErrors(m)
+
+    def _data(self, Y: Any, name: str = "Y") -> tuple[np.ndarray, np.ndarray]:
+        if is_cupy(Y):
+            _host_only("cupy", Y, "DEM")
+        m = self._m
+        Y = m.check_data(Y, "DEM")
+        Ytil = np.array([embed(Y, m.n, t, m.dt, m.boundary) for t in range(Y.shape[0])])
+        return Y, Ytil
+
+    def _init_fit(self, Y: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        m = self._validate()
+        _host_only(self.backend, Y, "DEM")
+        self._setup_runtime(Y)
+        data = self._data(Y)
+        free = self.free_
+        Pth = m.theta_precision[np.ix_(free, free)] if free.size else np.zeros((0, 0))
+        k, nh = free.size, len(m.h_blocks)
+        self._scheme = {
+            "theta": m.theta.copy(), "h": m.h_prior(),
+            "Sth": np.linalg.inv(Pth) if free.size else np.zeros((0, 0)),
+            "u0": self._ge.u_init(), "u0_best": self._ge.u_init(),
+            "dtheta": np.zeros(k), "Sth_new": np.zeros((k, k)), "dh": np.zeros(nh),
+            "scale": 1.0, "it": 0, "stopped": False,
+        }
+        self.theta_path_ = np.zeros((0, m.theta.size))
+        self.h_path_ = np.zeros((0, nh))
+        self.n_features_in_ = m.ny
+        return data
+
+    def _fit_data(self, Y: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._data(Y)
 
     # ------------------------------------------------------------------ D-step
     def _dstep(
@@ -374,8 +513,8 @@ class DEM:
         u0: np.ndarray,
         Ptheta_cov: np.ndarray | None,
     ) -> dict[str, Any]:
-        m = self.model
-        acc = get_kernel("dem_accumulate", self.backend)
+        m = ge.m
+        acc = self._k["dem_accumulate"]
         P = ge.precision(h)
         N = Ytil.shape[0]
         u = u0.copy()
@@ -391,7 +530,9 @@ class DEM:
             g, H, ss = acc(e[None], Eu[None], P)
             if not np.all(np.isfinite(u)) or not np.isfinite(ss):
                 raise DivergenceError(
-                    f"DEM: the D-step diverged at time bin {t} (non-finite states)."
+                    f"DEM.n_d={self.n_d}: the D-step diverged at time bin {t} (non-finite "
+                    f"states); integrate with more steps per bin, e.g. n_d={2 * self.n_d}, "
+                    "or check the model's flow and precisions and the data scale."
                 )
             Su = np.linalg.inv(H + 1e-12 * np.eye(ge.nu))
             U[t], Sd[t], E[t] = u, np.diag(Su), e
@@ -411,7 +552,7 @@ class DEM:
 
     def _estep(self, g, H, dth, Pth):
         """Gauss-Newton step on the free parameters and their new conditional covariance."""
-        if not self.free.size:
+        if not self.free_.size:
             return np.zeros(0), np.zeros((0, 0))
         Sth = np.linalg.inv(H + Pth)
         return Sth @ (-g - Pth @ dth), Sth
@@ -419,20 +560,20 @@ class DEM:
     def _mstep(self, ge, d, Jth, Sth, h, hE, N):
         """Newton steps on the free log-precisions (errors and covariances held fixed)."""
         dh = np.zeros_like(h)
-        if not self.h_free.size:
+        if not self.h_free_.size:
             return dh
         A = np.zeros(len(ge.Q))
         for t in range(N):
             e, Eu, Su = d["E"][t], d["Eu"][t], d["Su"][t]
-            for j in self.h_free:
+            for j in self.h_free_:
                 Qj = ge.Q[j]
                 A[j] += e @ Qj @ e + np.sum((Eu @ Su @ Eu.T) * Qj)
-                if self.free.size:
+                if self.free_.size:
                     A[j] += np.sum((Jth[t] @ Sth @ Jth[t].T) * Qj)
         cnt = N * np.asarray(ge.block_rows, float)
         hn = h.copy()
         for _ in range(self.n_m):
-            for j in self.h_free:
+            for j in self.h_free_:
                 dF = (
                     0.5 * cnt[j] - 0.5 * math.exp(hn[j]) * A[j] - self.h_precision * (hn[j] - hE[j])
                 )
@@ -440,100 +581,329 @@ class DEM:
                 hn[j] -= float(np.clip(dF / d2, -4, 4))
         return hn - h
 
-    # ------------------------------------------------------------------ fitting
-    def fit(self, Y: Any, verbose: bool = False) -> DEM:
-        """Invert the model on data ``Y`` of shape ``(N, ny)``; returns ``self``."""
-        with blas_threads():  # one BLAS thread: small matrices (see backend.set_blas_threads)
-            return self._fit(Y, verbose)
-
-    def _fit(self, Y: Any, verbose: bool) -> DEM:
-        m = self.model
-        Y = m.check_data(Y, "DEM")
-        N = Y.shape[0]
-        t0 = time.perf_counter()
-        ge = GeneralizedErrors(m)
-        Ytil = np.array([embed(Y, m.n, t, m.dt, m.boundary) for t in range(N)])
-        acc = get_kernel("dem_accumulate", self.backend)
-        theta = m.theta.copy()
-        h = m.h_prior()
-        hE = m.h_prior()
-        pE = m.theta.copy()
-        Pth = (
-            m.theta_precision[np.ix_(self.free, self.free)] if self.free.size else np.zeros((0, 0))
+    def _theta_jacobians(self, U: np.ndarray, Ytil: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        m, ge = self._m, self._ge
+        if not self.free_.size:
+            return np.zeros((U.shape[0], ge.ne, 0))
+        return np.array(
+            [ge.theta_jacobian(U[t], Ytil[t], m.eta_at(t), theta, self.free_)
+             for t in range(U.shape[0])]
         )
-        Sth = np.linalg.inv(Pth) if self.free.size else np.zeros((0, 0))
-        u0 = ge.u_init()
-        hist: dict[str, list] = {"F": [], "theta": [], "h": [], "F_all": []}
-        best: dict[str, Any] | None = None
-        scale = 1.0
-        for it in range(self.n_iter):
-            d = self._dstep(ge, Ytil, theta, h, u0, Sth)
-            P = ge.precision(h)
-            # E-step quantities: de/dtheta over time
-            Jth = np.zeros((N, ge.ne, 0))
-            if self.free.size:
-                Jth = np.array(
-                    [
-                        ge.theta_jacobian(d["U"][t], Ytil[t], m.eta_at(t), theta, self.free)
-                        for t in range(N)
-                    ]
-                )
-                g, H, _ = acc(d["E"], Jth, P)
-            # free energy of the current expectations
-            dth = theta[self.free] - pE[self.free]
-            F = d["F"]
-            if self.free.size:
-                F -= 0.5 * float(np.einsum("tkq,kl,tlr,qr->", Jth, P, Jth, Sth))
-                F += (
-                    -0.5 * dth @ Pth @ dth
-                    + 0.5 * _logdet_pd(Pth, "parameter prior")
-                    - 0.5 * _logdet_pd(H + Pth, "parameters")
-                )
-            F -= 0.5 * self.h_precision * float(np.sum((h[self.h_free] - hE[self.h_free]) ** 2))
-            hist["F_all"].append(float(F))
-            if verbose:
-                print(f"DEM iteration {it + 1}: F = {F:.3f}")
-            if best is not None and F <= best["F"]:
-                # SPM's rule: F fell, so return to the last expansion point, shorter step
-                scale /= 4
-                if scale < 1e-4:
-                    break
+
+    def _constant(self) -> float:
+        """``(n_e - n_u)/2 ln 2 pi``: what F (SPM's convention) leaves out, per bin."""
+        return 0.5 * (self._ge.ne - self._ge.nu) * math.log(2 * math.pi)
+
+    # ------------------------------------------------------------------ one iteration
+    def _epoch(self, data: tuple, epoch: int, n_epochs: int) -> dict[str, float]:
+        """One D/E/M iteration (SPM's scheme with its step control); see the class doc."""
+        Y, Ytil = data
+        m, ge, sc = self._m, self._ge, self._scheme
+        N = Y.shape[0]
+        if sc["stopped"]:
+            return self._row(N, self.F_, accepted=False, idle=True)
+        free, h_free = self.free_, self.h_free_
+        theta, h, Sth = sc["theta"], sc["h"], sc["Sth"]
+        hE, pE = m.h_prior(), m.theta
+        Pth = m.theta_precision[np.ix_(free, free)] if free.size else np.zeros((0, 0))
+        self._check_h(h)
+        d = self._dstep(ge, Ytil, theta, h, sc["u0"], Sth)
+        P = ge.precision(h)
+        Jth = self._theta_jacobians(d["U"], Ytil, theta)
+        g = H = None
+        if free.size:
+            g, H, _ = self._k["dem_accumulate"](d["E"], Jth, P)
+        dth = theta[free] - pE[free]
+        F = d["F"]
+        if free.size:
+            F -= 0.5 * float(np.einsum("tkq,kl,tlr,qr->", Jth, P, Jth, Sth))
+            F += (
+                -0.5 * dth @ Pth @ dth
+                + 0.5 * _logdet_pd(Pth, "parameter prior")
+                - 0.5 * _logdet_pd(H + Pth, "parameters")
+            )
+        F -= 0.5 * self.h_precision * float(np.sum((h[h_free] - hE[h_free]) ** 2))
+        if not math.isfinite(F):
+            self._check_h(h, force=True)
+            raise DivergenceError(
+                f"DEM.n_d={self.n_d}: the free energy became {F} in iteration {sc['it'] + 1}; "
+                f"integrate with more steps per bin, e.g. n_d={2 * self.n_d}, or check the "
+                "model's precisions and the data scale."
+            )
+        accepted = False
+        if sc["it"] and F <= self.F_:
+            # SPM's rule: F fell, so return to the last expansion point, shorter step
+            sc["scale"] /= 4
+            if sc["scale"] < 1e-4:
+                sc["stopped"] = True
+        else:
+            accepted = True
+            gain = np.inf if not sc["it"] else F - self.F_
+            self.u_, self.Su_, self.F_bins_ = d["U"], d["Sd"], d["Ft"]
+            self.theta_, self.h_, self.Sigma_theta_ = theta.copy(), h.copy(), Sth.copy()
+            self.F_ = float(F)
+            self.theta_path_ = np.vstack([self.theta_path_, theta[None]])
+            self.h_path_ = np.vstack([self.h_path_, h[None]])
+            if gain < self.tol:
+                sc["stopped"] = True
             else:
-                gain = np.inf if best is None else F - best["F"]
-                best = {"F": F, "d": d, "theta": theta.copy(), "h": h.copy(), "Sth": Sth.copy()}
-                hist["F"].append(float(F))
-                hist["theta"].append(theta.copy())
-                hist["h"].append(h.copy())
-                if gain < self.tol:
-                    break
-                scale = min(1.0, 2 * scale) if it else 1.0
-                best["dtheta"], best["Sth_new"] = self._estep(
-                    g if self.free.size else None, H if self.free.size else None, dth, Pth
-                )
-                best["dh"] = self._mstep(ge, d, Jth, best["Sth_new"], h, hE, N)
-            theta = best["theta"].copy()
-            theta[self.free] += scale * best["dtheta"]
-            h = best["h"] + scale * best["dh"]
-            Sth = best["Sth_new"]
+                sc["scale"] = min(1.0, 2 * sc["scale"]) if sc["it"] else 1.0
+                sc["dtheta"], sc["Sth_new"] = self._estep(g, H, dth, Pth)
+                sc["dh"] = self._mstep(ge, d, Jth, sc["Sth_new"], h, hE, N)
+                sc["u0_best"] = d["U"][0].copy()
+        if not sc["stopped"]:
+            theta = self.theta_.copy()
+            theta[free] += sc["scale"] * sc["dtheta"]
+            sc["theta"] = theta
+            sc["h"] = self.h_ + sc["scale"] * sc["dh"]
+            sc["Sth"] = sc["Sth_new"]
             # the next D-step starts from the smoothed expectation of the first bin
-            u0 = best["d"]["U"][0].copy()
-        F, d, theta, h, Sth = best["F"], best["d"], best["theta"], best["h"], best["Sth"]
-        self.history_ = {
-            k: (np.array(v) if k in ("theta", "h") else list(v)) for k, v in hist.items()
+            sc["u0"] = sc["u0_best"].copy()
+        sc["it"] += 1
+        return self._row(N, F, accepted)
+
+    def _row(self, N: int, F_all: float, accepted: bool, idle: bool = False
+             ) -> dict[str, float]:
+        sc = self._scheme
+        energy = -self.F_ / N + self._constant()
+        first = self.history_.get("energy")
+        if first and abs(energy) > BLOW_UP * max(abs(first[0]), 1e-12):
+            # the base loop would name n_d with the advice of a step size; say it here
+            self._check_h(self.h_, force=True)
+            raise DivergenceError(
+                f"DEM.n_d={self.n_d}: the free energy blew up (energy per bin "
+                f"{first[0]:.4g} -> {energy:.4g}); check the model's precisions and the "
+                "data scale."
+            )
+        return {
+            "energy": energy, "F": self.F_, "F_all": float(F_all),
+            "accepted": float(accepted), "step": float(sc["scale"]), "stopped": float(idle),
         }
-        self.u_ = d["U"]
-        self.Su_ = d["Sd"]
-        self.F_bins_ = d["Ft"]
+
+    def _check_h(self, h: np.ndarray, force: bool = False) -> None:
+        """Raise when the log-precisions ran away (a too weak precision prior)."""
+        if not self.h_free_.size:
+            return
+        hf = h[self.h_free_]
+        if force or not np.all(np.isfinite(hf)) or np.max(np.abs(hf)) > 300:
+            raise DivergenceError(
+                f"DEM.h_precision={self.h_precision:g}: the log-precisions ran away "
+                f"(h = {np.round(hf, 2).tolist()}); raise h_precision, e.g. "
+                f"h_precision={max(10 * self.h_precision, 1 / 16):g}, or learn fewer blocks."
+            )
+
+    # ------------------------------------------------------------------ protocol
+    def fit(self, Y: Any, y: Any = None) -> DEM:
+        """Invert the model on data ``Y`` of shape ``(N, n_y)``: ``n_iter`` iterations.
+
+        Returns ``self``. A failure (bad data, divergence) leaves the model unfitted.
+        """
+        return super().fit(Y, y)
+
+    def partial_fit(self, Y: Any, y: Any = None) -> DEM:
+        """One more D/E/M iteration on ``Y`` (the first call initialises)."""
+        return super().partial_fit(Y, y)
+
+    @property
+    def x_(self) -> np.ndarray:
+        m = _as_hdm(self.model, "DEM")
+        return self.u_[:, : m.nx]
+
+    @property
+    def v_(self) -> np.ndarray:
+        m = _as_hdm(self.model, "DEM")
         nX = m.n * m.nx
-        self.x_ = d["U"][:, : m.nx]
-        self.v_ = d["U"][:, nX : nX + m.nv]
-        self.theta_ = theta
-        self.h_ = h
-        self.Sigma_theta_ = Sth
-        self.F_ = float(F)
-        self.n_iter_ = len(hist["F"])
-        self.wall_time_ = time.perf_counter() - t0
-        return self
+        return self.u_[:, nX : nX + m.nv]
+
+    @property
+    def F_accepted_(self) -> list[float]:
+        h = self.history_
+        return [f for f, a in zip(h.get("F_all", []), h.get("accepted", []), strict=True) if a]
+
+    @property
+    def wall_time_(self) -> float:
+        """Seconds spent in all iterations so far (sum of ``history_["wall_time_s"]``)."""
+        return float(sum(self.history_.get("wall_time_s", [])))
+
+    @property
+    def n_iter_(self) -> int:
+        return int(self.theta_path_.shape[0])
+
+    def _posterior(self, Y: Any, method: str) -> tuple[dict[str, Any], np.ndarray]:
+        self._check_fitted(method)
+        self._ensure_runtime()
+        Y, Ytil = self._data(Y)
+        with blas_threads():
+            d = self._dstep(self._ge, Ytil, self.theta_, self.h_, self._ge.u_init(),
+                            self.Sigma_theta_)
+            Ft = d["Ft"].copy()
+            if self.free_.size:
+                Jth = self._theta_jacobians(d["U"], Ytil, self.theta_)
+                P = self._ge.precision(self.h_)
+                Ft -= 0.5 * np.einsum("tkq,kl,tlr,qr->t", Jth, P, Jth, self.Sigma_theta_)
+        return d, Ft
+
+    def infer(self, Y: Any, *, generalized: bool = False) -> np.ndarray:
+        """Conditional means of the hidden states and causes of ``Y`` (one D-step).
+
+        The D-step runs with the fitted parameters ``theta_``, log-precisions ``h_``
+        and parameter covariance, from the model's initial state ``x0``.
+
+        Returns
+        -------
+        ndarray (N, nx + nv)
+            Order-0 means ``[x, v]`` per time bin (``generalized=True``: the
+            generalized means ``u``, shape ``(N, nu)``).
+        """
+        d, _ = self._posterior(Y, "infer")
+        if generalized:
+            return d["U"]
+        m = self._m
+        nX = m.n * m.nx
+        return np.concatenate([d["U"][:, : m.nx], d["U"][:, nX : nX + m.nv]], axis=1)
+
+    def energy(self, Y: Any) -> np.ndarray:
+        r"""Negative free energy of each time bin of ``Y``, in nats (lower is better).
+
+        :math:`-F_t` of the D-step run as in :meth:`infer`: accuracy, log-precision
+        and state-entropy terms and the bin's parameter-uncertainty term
+        :math:`-\tfrac12\operatorname{tr}(\tilde\Pi\tilde\varepsilon_\theta
+        \Sigma_\theta\tilde\varepsilon_\theta^\top)`, with the constant
+        :math:`-\tfrac{n_e - n_u}2\ln 2\pi` included (for a static linear-Gaussian
+        model this is the exact negative log evidence of the bin). Shape ``(N,)``, on
+        the host (DEM's data live there).
+        """
+        _, Ft = self._posterior(Y, "energy")
+        return -(Ft - self._constant())
+
+    def score(self, Y: Any) -> float:
+        """Free energy of ``Y`` in nats (larger is better): ``-sum(energy(Y))`` plus the
+        parameter and log-precision prior terms of the fit."""
+        self._check_fitted("score")
+        e = self.energy(Y)
+        m, free, hf = self._m, self.free_, self.h_free_
+        F = -float(np.sum(e))
+        if free.size:
+            Pth = m.theta_precision[np.ix_(free, free)]
+            dth = self.theta_[free] - m.theta[free]
+            F += (-0.5 * dth @ Pth @ dth + 0.5 * _logdet_pd(Pth, "parameter prior")
+                  + 0.5 * _logdet_pd(self.Sigma_theta_, "parameters"))
+        hE = m.h_prior()
+        F -= 0.5 * self.h_precision * float(np.sum((self.h_[hf] - hE[hf]) ** 2))
+        return F
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        sc = self._scheme
+        out = {
+            "u_": self.u_, "Su_": self.Su_, "F_bins_": self.F_bins_, "theta_": self.theta_,
+            "h_": self.h_, "Sigma_theta_": self.Sigma_theta_, "F_": np.array(self.F_),
+            "theta_path_": self.theta_path_, "h_path_": self.h_path_,
+        }
+        out.update({f"scheme/{k}": np.asarray(sc[k]) for k in _SCHEME_ARRAYS})
+        out.update({f"scheme/{k}": np.array(sc[k]) for k in _SCHEME_SCALARS})
+        return out
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        given = _LOAD_MODEL.get()
+        if given is not None:
+            saved = self.model.get("user") if isinstance(self.model, dict) else None
+            if saved is not None:
+                ge = GeneralizedErrors(given)
+                now = {"n_y": given.ny, "n_x": given.nx, "n_v": given.nv, "n_u": ge.nu,
+                       "n_theta": int(given.theta.size), "n_h": len(given.h_blocks)}
+                if now != saved:
+                    raise ValidationError(
+                        f"DEM.load.model: the HDM given has sizes {now}, but the file was "
+                        f"saved with an HDM of sizes {saved}; pass the same HDM."
+                    )
+            self.model = given
+        m = self._validate()  # a user-built HDM without the model given raises here
+        ge = GeneralizedErrors(m)
+        p, k, nh = m.theta.size, self.free_.size, len(m.h_blocks)
+        shapes = {
+            "theta_": (p,), "h_": (nh,), "Sigma_theta_": (k, k), "F_": (),
+            "scheme/theta": (p,), "scheme/h": (nh,), "scheme/Sth": (k, k),
+            "scheme/u0": (ge.nu,), "scheme/u0_best": (ge.nu,), "scheme/dtheta": (k,),
+            "scheme/Sth_new": (k, k), "scheme/dh": (nh,),
+        }
+        shapes.update({f"scheme/{s}": () for s in _SCHEME_SCALARS})
+        return shapes
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        m = _as_hdm(self.model, "DEM")
+        self.model = m
+        # .npz stores tuples as lists: give the block names back as tuples
+        if self.learn_h is not None:
+            self.learn_h = tuple(tuple(b) for b in self.learn_h)
+        nu = GeneralizedErrors(m).nu
+        N = state["u_"].shape[0] if "u_" in state else -1
+        want = {"u_": (N, nu), "Su_": (N, nu), "F_bins_": (N,),
+                "theta_path_": (None, m.theta.size), "h_path_": (None, len(m.h_blocks))}
+        for key, shape in want.items():
+            a = state.get(key)
+            if a is None or a.ndim != len(shape) or any(
+                    s is not None and s != t for s, t in zip(shape, a.shape, strict=True)):
+                raise ValidationError(
+                    f"DEM.load: array {key!r} is missing or has the wrong shape for this "
+                    "model (was it saved with another HDM?)."
+                )
+            if not np.all(np.isfinite(a)):
+                raise ValidationError(f"DEM.load: array {key!r} has NaN or inf.")
+        for key in ("u_", "Su_", "F_bins_", "theta_", "h_", "Sigma_theta_", "theta_path_",
+                    "h_path_"):
+            setattr(self, key, np.array(state[key], dtype=float))
+        self.F_ = float(state["F_"])
+        sc = {k: np.array(state[f"scheme/{k}"], dtype=float) for k in _SCHEME_ARRAYS}
+        sc["scale"] = float(state["scheme/scale"])
+        sc["it"] = int(state["scheme/it"])
+        sc["stopped"] = bool(state["scheme/stopped"])
+        self._scheme = sc
+        self.n_features_in_ = m.ny
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save parameters, posterior, scheme state and history to ``path`` (``.npz``).
+
+        A model of the zoo (:mod:`predcode.models.hdm_zoo`) is stored by name and
+        arguments, so ``DEM.load(path)`` rebuilds it. A user-built HDM holds Python
+        callables (``f``, ``g``) that ``.npz`` cannot hold: everything else is saved,
+        and ``DEM.load(path, model=hdm)`` takes the same HDM back.
+        """
+        self._check_fitted("save")
+        m = _as_hdm(self.model, "DEM")
+        spec = m.zoo_spec()
+        if spec is None:
+            ge = GeneralizedErrors(m)
+            spec = {"user": {"n_y": m.ny, "n_x": m.nx, "n_v": m.nv, "n_u": ge.nu,
+                             "n_theta": int(m.theta.size), "n_h": len(m.h_blocks)}}
+        keep = self.model
+        self.model = spec
+        try:
+            return super().save(path)
+        finally:
+            self.model = keep
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, model: HDM | None = None) -> DEM:
+        """Load a DEM saved with :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path
+            The ``.npz`` file.
+        model : HDM, optional
+            The HDM the DEM inverted. Required when it was user-built (a clear
+            :class:`ValidationError` says so otherwise); a zoo model is rebuilt by name.
+        """
+        if model is not None and not isinstance(model, HDM):
+            raise ValidationError(
+                f"DEM.load.model: expected an HDM, got {type(model).__name__}."
+            )
+        token = _LOAD_MODEL.set(model)
+        try:
+            return load_model(path, expected=cls)
+        finally:
+            _LOAD_MODEL.reset(token)
 
 
 @blas_threads()
@@ -554,21 +924,21 @@ def generalized_filter(
         ``x`` (N, nx), ``v`` (N, nv) online expectations, ``u`` generalized, ``theta``
         and ``h`` trajectories (N, p) / (N, n_h), ``F`` per bin.
     """
-    dem = DEM(
-        model,
-        n_iter=1,
-        learn_theta=learn_theta,
-        learn_h=learn_h,
-        h_precision=h_precision,
-        backend=backend,
-    )
     m = model
+    if not isinstance(m, HDM):
+        raise ValidationError(
+            f"generalized_filter.model: expected an HDM, got {type(m).__name__}."
+        )
+    _host_only(backend, Y, "generalized_filter")
+    backend = resolve_backend(backend, Y, owner="generalized_filter")
+    free = _free_indices(m, learn_theta, "generalized_filter")
+    h_free = _h_indices(m, learn_h, "generalized_filter")
+    check_param(h_precision, "h_precision", "generalized_filter", low=0)
     Y = m.check_data(Y, "generalized_filter")
     N = Y.shape[0]
     ge = GeneralizedErrors(m)
-    acc = get_kernel("dem_accumulate", dem.backend)
+    acc = get_kernel("dem_accumulate", backend)
     theta, h, hE = m.theta.copy(), m.h_prior(), m.h_prior()
-    free = dem.free
     Pacc = m.theta_precision[np.ix_(free, free)].copy() if free.size else np.zeros((0, 0))
     hacc = np.full(len(ge.Q), h_precision)
     u = ge.u_init()
@@ -594,7 +964,7 @@ def generalized_filter(
             Pacc = Pacc + Ht
             theta = theta.copy()
             theta[free] += np.linalg.solve(Pacc, -gt)
-        for j in dem.h_free:
+        for j in h_free:
             Qj = ge.Q[j]
             A = e @ Qj @ e + np.sum((Eu @ Su @ Eu.T) * Qj)
             hacc[j] += 0.5 * ge.block_rows[j]

@@ -259,6 +259,13 @@ def _check_precision(P: Any, d: int, name: str) -> np.ndarray:
     return P
 
 
+def _same_number(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                and a.shape == b.shape and bool(np.array_equal(a, b)))
+    return a == b
+
+
 @dataclass
 class HDM:
     r"""A hierarchical dynamic model: levels, parameters, priors and embedding.
@@ -305,6 +312,7 @@ class HDM:
     dt: float = 1.0
     boundary: str = "clamp"
     _sizes: dict = field(default_factory=dict, init=False, repr=False)
+    _zoo: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.levels:
@@ -382,6 +390,55 @@ class HDM:
             + [("eta", -1)]
             + [("x", i) for i, lv in enumerate(self.levels) if lv.n_x]
         )
+
+    # ------------------------------------------------------------------ zoo identity
+    def _fingerprint(self) -> list[Any]:
+        """Every number that defines the model (sizes, priors, precisions, parameters)."""
+        out: list[Any] = [self.n, self.d, float(self.s), float(self.dt), self.boundary,
+                          float(self.h_eta), self.theta, self.theta_precision,
+                          self.eta_precision, None if callable(self.eta) else np.asarray(self.eta)]
+        for lv in self.levels:
+            out += [lv.n_out, lv.n_x, lv.n_v, float(lv.hv), float(lv.hw), lv.V, lv.W,
+                    None if lv.x0 is None else np.asarray(lv.x0, float)]
+        return out
+
+    def _tag_zoo(self, name: str, params: dict[str, Any], rebuild: Callable) -> None:
+        """Record that this model is the zoo model ``name`` built with ``params``."""
+        fp = [a.copy() if isinstance(a, np.ndarray) else a for a in self._fingerprint()]
+        self._zoo = (name, params, fp, rebuild)
+
+    def zoo_spec(self) -> dict[str, Any] | None:
+        """``{"zoo": name, "params": {...}}`` for an unchanged model of the zoo, else ``None``.
+
+        Models built by :mod:`predcode.models.hdm_zoo` carry their name and arguments;
+        a model changed after building (e.g. a new ``levels[0].x0``) no longer matches
+        its recorded numbers and gives ``None``, like any user-built model.
+        """
+        if self._zoo is None:
+            return None
+        name, params, fp, _ = self._zoo
+        now = self._fingerprint()
+        if len(now) != len(fp) or not all(_same_number(a, b) for a, b in zip(now, fp, strict=True)):
+            return None
+        return {"zoo": name, "params": params}
+
+    def __eq__(self, other: object) -> bool:
+        """Same object, or the same unchanged zoo model (user callables cannot be compared)."""
+        if self is other:
+            return True
+        if not isinstance(other, HDM):
+            return NotImplemented
+        spec = self.zoo_spec()
+        return spec is not None and spec == other.zoo_spec()
+
+    __hash__ = None  # mutable
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # a zoo model pickles (and deep-copies) by name: its lambdas could not be pickled
+        spec = self.zoo_spec()
+        if spec is None:
+            return super().__reduce_ex__(protocol)
+        return (self._zoo[3], (spec["zoo"], spec["params"]))
 
     # ------------------------------------------------------------------ helpers
     def x_init(self) -> np.ndarray:

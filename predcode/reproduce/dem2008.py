@@ -1,6 +1,7 @@
 r"""Friston (2008) / Friston, Trujillo-Barreto & Daunizeau (2008): DEM demos.
 
-Set-ups follow SPM's demo models (``spm_DEM_M``; facts only):
+The models are those of :mod:`predcode.models.hdm_zoo` (SPM's demo models,
+``spm_DEM_M``; facts only):
 
 * **convolution** (``DEM_demo_convolution``): 1 cause, 2 hidden states, 4 outputs,
   :math:`f = Ax + Bv` with :math:`A = [[-1, 4], [-2, -1]]/4`, :math:`B = [1, 0]^\top`,
@@ -38,111 +39,24 @@ import numpy as np
 
 from ..machine import machine_info
 from ..models.dem import DEM, extended_kalman_filter, generalized_filter, simulate
-from ..models.generalized import HDM, Level
+from ..models.hdm_zoo import (  # noqa: F401  (the zoo's builders, importable from here as before)
+    CONV_A,
+    CONV_B,
+    CONV_C,
+    conv_cause,
+    convolution_model,
+    dct_matrix,
+    double_well_model,
+    lorenz_model,
+)
 
 __all__ = [
-    "convolution_model",
-    "conv_cause",
-    "lorenz_model",
-    "double_well_model",
-    "dct_matrix",
     "demo_convolution",
     "demo_lorenz",
     "demo_double_well",
     "demo_triple",
     "run",
 ]
-
-
-def dct_matrix(N: int, K: int) -> np.ndarray:
-    """First ``K`` columns of the orthonormal ``N``-point DCT-II matrix (SPM ``spm_dctmtx``)."""
-    n = np.arange(N)
-    C = np.empty((N, K))
-    C[:, 0] = 1 / np.sqrt(N)
-    for k in range(1, K):
-        C[:, k] = np.sqrt(2 / N) * np.cos(np.pi * (2 * n + 1) * k / (2 * N))
-    return C
-
-
-CONV_A = np.array([[-1.0, 4.0], [-2.0, -1.0]]) / 4
-CONV_B = np.array([1.0, 0.0])
-CONV_C = dct_matrix(4, 2) / 4
-
-
-def _conv_f(x, v, th):
-    return th[:4].reshape(2, 2) @ x + th[4:6] * v[0]
-
-
-def _conv_g(x, v, th):
-    return th[6:14].reshape(4, 2) @ x
-
-
-def convolution_model(
-    n: int = 6,
-    s: float = 0.5,
-    hv: float = 8.0,
-    hw: float = 8.0,
-    theta: Any = None,
-    theta_precision: Any = 1e8,
-    analytic: bool = True,
-    d: int | None = None,
-) -> HDM:
-    """The linear convolution model of ``DEM_demo_convolution`` (parameters in ``theta``;
-    ``d``: embedding order of the cause, ``n`` by default)."""
-    th = np.concatenate([CONV_A.ravel(), CONV_B, CONV_C.ravel()]) if theta is None else theta
-    jac = {}
-    if analytic:
-        jac = {
-            "fx": lambda x, v, t: t[:4].reshape(2, 2),
-            "fv": lambda x, v, t: t[4:6][:, None],
-            "gx": lambda x, v, t: t[6:14].reshape(4, 2),
-            "gv": lambda x, v, t: np.zeros((4, 1)),
-        }
-    lv = Level(g=_conv_g, f=_conv_f, n_out=4, n_x=2, n_v=1, hv=hv, hw=hw, **jac)
-    return HDM([lv], theta=th, theta_precision=theta_precision, n=n, d=d, s=s)
-
-
-def conv_cause(N: int = 32) -> np.ndarray:
-    """Gaussian-bump cause (centre bin 12, width 2 bins), shape (N, 1)."""
-    t = np.arange(N)
-    return np.exp(-((t - 12.0) ** 2) / (2 * 2.0**2))[:, None]
-
-
-def _lorenz_f(x, v, th):
-    M = np.array([[-th[0], th[0], 0.0], [th[2] - x[2], -1.0, -x[0]], [x[1], x[0], th[1]]])
-    return M @ x / 32
-
-
-def lorenz_model(x0: Any = (0.9, 0.8, 30.0), n: int = 6) -> HDM:
-    """The Lorenz attractor of ``spm_DEM_M('lorenz')`` observed through ``sum(x)``."""
-    lv = Level(
-        g=lambda x, v, th: np.array([x.sum()]),
-        f=_lorenz_f,
-        n_out=1,
-        n_x=3,
-        n_v=1,
-        hv=0.0,
-        hw=16.0,
-        x0=np.array(x0, float),
-        gx=lambda x, v, th: np.ones((1, 3)),
-        gv=lambda x, v, th: np.zeros((1, 1)),
-    )
-    return HDM([lv], theta=np.array([18.0, -4.0, 46.92]), h_eta=16.0, n=n, s=1 / 8)
-
-
-def double_well_model(x0: float = 0.0, n: int = 6) -> HDM:
-    """The double-well system of ``spm_DEM_M('double well')``."""
-    lv = Level(
-        g=lambda x, v, th: x**2 / 16,
-        n_out=1,
-        n_x=1,
-        n_v=1,
-        hv=2.0,
-        hw=16.0,
-        f=lambda x, v, th: (16 * x / (1 + x**2) - x / 2 + 2 * v) / 8,
-        x0=np.array([x0]),
-    )
-    return HDM([lv], h_eta=float(np.log(1 / 8)), n=n, s=0.5)
 
 
 def _rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -218,9 +132,8 @@ def demo_lorenz(N: int = 128, seeds=(0, 1, 2), backend: str = "auto") -> dict[st
 
     per_seed = []
     for seed in seeds:
-        m = lorenz_model()
-        sk = simulate(m, np.zeros((N, 1)), random_state=seed)
-        m.levels[0].x0 = np.array([2.0, 8.0, 22.0])
+        sk = simulate(lorenz_model(), np.zeros((N, 1)), random_state=seed)
+        m = lorenz_model(x0=(2.0, 8.0, 22.0))  # inverted from a wrong initial state
         dk = DEM(m, n_iter=1, backend=backend).fit(sk["Y"])
         d2 = DEM(m, n_iter=1, n_d=2, backend=backend).fit(sk["Y"])
         ekk = extended_kalman_filter(m, sk["Y"])
@@ -251,9 +164,8 @@ def demo_double_well(N: int = 64, backend: str = "auto") -> dict[str, Any]:
     """Double well: the symmetric observation x^2/16 makes the posterior bimodal."""
     t = np.arange(N)
     U = (8 * np.sin(2 * np.pi * t / 32) * np.exp(-((t - N / 2) ** 2) / (2 * (N / 4) ** 2)))[:, None]
-    m = double_well_model(x0=-2.0)
-    sim = simulate(m, U, random_state=1)
-    m.levels[0].x0 = np.array([2.0])  # start in the other well
+    sim = simulate(double_well_model(x0=-2.0), U, random_state=1)
+    m = double_well_model(x0=2.0)  # start in the other well
     d = DEM(m, n_iter=1, backend=backend).fit(sim["Y"])
     x, xh = sim["x"][:, 0], d.x_[:, 0]
     wrong = float(np.mean(np.sign(xh) != np.sign(x)))
@@ -328,8 +240,10 @@ def demo_triple(
         "theta_sd": np.sqrt(np.diag(d.Sigma_theta_)).tolist(),
         "hv": float(hv),
         "hw": float(hw),
-        "F": d.history_["F"],
-        "F_all": d.history_["F_all"],
+        "F": d.F_accepted_,
+        # F of every iteration the scheme ran (rejected expansions included)
+        "F_all": [f for f, s in zip(d.history_["F_all"], d.history_["stopped"], strict=True)
+                  if not s],
         "cause_rmse": _rmse(d.v_[:, 0], U[:, 0]),
     }
 
@@ -680,7 +594,7 @@ def run(
                     "per_seed",
                 )
             }
-            | {"by_order": {str(k): v for k, v in bo.items()}, "F": conv["dem"].history_["F"]},
+            | {"by_order": {str(k): v for k, v in bo.items()}, "F": conv["dem"].F_accepted_},
             "lorenz": {
                 k: lor[k] for k in ("initial_error", "late_rmse", "late_rmse_ekf", "per_seed")
             },

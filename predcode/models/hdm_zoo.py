@@ -1,0 +1,205 @@
+r"""The HDM model zoo: SPM's DEM demo models, built by name.
+
+Set-ups follow SPM's demo models (``spm_DEM_M``; facts only):
+
+* **convolution** (``DEM_demo_convolution``): 1 cause, 2 hidden states, 4 outputs,
+  :math:`f = Ax + Bv` with :math:`A = [[-1, 4], [-2, -1]]/4`, :math:`B = [1, 0]^\top`,
+  :math:`g = Cx` with :math:`C` the first two columns of the 4-point DCT matrix / 4,
+  noise precisions :math:`e^8`, cause prior precision 1, :math:`s = 1/2`, embedding
+  :math:`n = 6`; :func:`conv_cause` is the Gaussian-bump cause (centre bin 12, width 2:
+  our choice where SPM's script was not checked);
+* **lorenz**: :math:`\theta = (18, -4, 46.92)`, flow
+  :math:`[[-\theta_1, \theta_1, 0], [\theta_3 - x_3, -1, -x_1], [x_2, x_1, \theta_2]]x/32`,
+  :math:`g = \sum x`, :math:`x_0 = (0.9, 0.8, 30)`, observation precision 1,
+  state precision :math:`e^{16}`, :math:`s = 1/8`;
+* **double_well**: :math:`f = (16x/(1+x^2) - x/2 + 2v)/8`, :math:`g = x^2/16`,
+  precisions :math:`e^2` (observation) and :math:`e^{16}` (state), cause prior
+  precision 1/8, :math:`s = 1/2`.
+
+Every model built here remembers its name and arguments (:meth:`HDM.zoo_spec`), so a
+:class:`~predcode.models.dem.DEM` inverting it can be saved to ``.npz`` and loaded
+back by name, and pickled, although its ``f`` and ``g`` are Python callables. Change
+such a model after building it and it no longer counts as the zoo model (its
+``zoo_spec()`` is ``None``): pass it to ``DEM.load(path, model=...)`` then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ValidationError
+from .generalized import HDM, Level
+
+__all__ = [
+    "ZOO",
+    "zoo_model",
+    "convolution_model",
+    "conv_cause",
+    "lorenz_model",
+    "double_well_model",
+    "dct_matrix",
+    "CONV_A",
+    "CONV_B",
+    "CONV_C",
+]
+
+
+def dct_matrix(N: int, K: int) -> np.ndarray:
+    """First ``K`` columns of the orthonormal ``N``-point DCT-II matrix (SPM ``spm_dctmtx``)."""
+    n = np.arange(N)
+    C = np.empty((N, K))
+    C[:, 0] = 1 / np.sqrt(N)
+    for k in range(1, K):
+        C[:, k] = np.sqrt(2 / N) * np.cos(np.pi * (2 * n + 1) * k / (2 * N))
+    return C
+
+
+CONV_A = np.array([[-1.0, 4.0], [-2.0, -1.0]]) / 4
+CONV_B = np.array([1.0, 0.0])
+CONV_C = dct_matrix(4, 2) / 4
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of a builder argument (arrays and tuples become lists)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tagged(hdm: HDM, name: str, params: dict[str, Any]) -> HDM:
+    hdm._tag_zoo(name, {k: _plain(v) for k, v in params.items()}, _rebuild)
+    return hdm
+
+
+def _conv_f(x, v, th):
+    return th[:4].reshape(2, 2) @ x + th[4:6] * v[0]
+
+
+def _conv_g(x, v, th):
+    return th[6:14].reshape(4, 2) @ x
+
+
+def convolution_model(
+    n: int = 6,
+    s: float = 0.5,
+    hv: float = 8.0,
+    hw: float = 8.0,
+    theta: Any = None,
+    theta_precision: Any = 1e8,
+    analytic: bool = True,
+    d: int | None = None,
+) -> HDM:
+    """The linear convolution model of ``DEM_demo_convolution``.
+
+    Parameters
+    ----------
+    n : int
+        Embedding order of states and data.
+    s : float
+        Smoothness of the noise (time bins).
+    hv, hw : float
+        Log-precisions of observation and state noise.
+    theta : array (14,), optional
+        Parameters ``[A (2x2), B (2,), C (4x2)]`` raveled (SPM's values by default).
+    theta_precision : float or array (14, 14)
+        Prior precision of the parameters.
+    analytic : bool
+        Analytic Jacobians (``False``: central differences).
+    d : int, optional
+        Embedding order of the cause (``n`` by default).
+    """
+    params = dict(n=n, s=s, hv=hv, hw=hw, theta=theta, theta_precision=theta_precision,
+                  analytic=analytic, d=d)
+    th = np.concatenate([CONV_A.ravel(), CONV_B, CONV_C.ravel()]) if theta is None else theta
+    jac = {}
+    if analytic:
+        jac = {
+            "fx": lambda x, v, t: t[:4].reshape(2, 2),
+            "fv": lambda x, v, t: t[4:6][:, None],
+            "gx": lambda x, v, t: t[6:14].reshape(4, 2),
+            "gv": lambda x, v, t: np.zeros((4, 1)),
+        }
+    lv = Level(g=_conv_g, f=_conv_f, n_out=4, n_x=2, n_v=1, hv=hv, hw=hw, **jac)
+    hdm = HDM([lv], theta=th, theta_precision=theta_precision, n=n, d=d, s=s)
+    return _tagged(hdm, "convolution", params)
+
+
+def conv_cause(N: int = 32) -> np.ndarray:
+    """Gaussian-bump cause (centre bin 12, width 2 bins), shape (N, 1)."""
+    t = np.arange(N)
+    return np.exp(-((t - 12.0) ** 2) / (2 * 2.0**2))[:, None]
+
+
+def _lorenz_f(x, v, th):
+    M = np.array([[-th[0], th[0], 0.0], [th[2] - x[2], -1.0, -x[0]], [x[1], x[0], th[1]]])
+    return M @ x / 32
+
+
+def lorenz_model(x0: Any = (0.9, 0.8, 30.0), n: int = 6) -> HDM:
+    """The Lorenz attractor of ``spm_DEM_M('lorenz')`` observed through ``sum(x)``."""
+    lv = Level(
+        g=lambda x, v, th: np.array([x.sum()]),
+        f=_lorenz_f,
+        n_out=1,
+        n_x=3,
+        n_v=1,
+        hv=0.0,
+        hw=16.0,
+        x0=np.array(x0, float),
+        gx=lambda x, v, th: np.ones((1, 3)),
+        gv=lambda x, v, th: np.zeros((1, 1)),
+    )
+    hdm = HDM([lv], theta=np.array([18.0, -4.0, 46.92]), h_eta=16.0, n=n, s=1 / 8)
+    return _tagged(hdm, "lorenz", dict(x0=x0, n=n))
+
+
+def double_well_model(x0: float = 0.0, n: int = 6) -> HDM:
+    """The double-well system of ``spm_DEM_M('double well')``."""
+    lv = Level(
+        g=lambda x, v, th: x**2 / 16,
+        n_out=1,
+        n_x=1,
+        n_v=1,
+        hv=2.0,
+        hw=16.0,
+        f=lambda x, v, th: (16 * x / (1 + x**2) - x / 2 + 2 * v) / 8,
+        x0=np.array([x0]),
+    )
+    hdm = HDM([lv], h_eta=float(np.log(1 / 8)), n=n, s=0.5)
+    return _tagged(hdm, "double_well", dict(x0=x0, n=n))
+
+
+#: name -> builder of the zoo's models.
+ZOO: dict[str, Callable[..., HDM]] = {
+    "convolution": convolution_model,
+    "lorenz": lorenz_model,
+    "double_well": double_well_model,
+}
+
+
+def zoo_model(name: str, **params: Any) -> HDM:
+    """Build the zoo model ``name`` (a key of :data:`ZOO`) with the builder's arguments.
+
+    Raises
+    ------
+    ValidationError
+        Unknown name or argument.
+    """
+    if name not in ZOO:
+        raise ValidationError(f"zoo_model.name: unknown model {name!r}; choose from {sorted(ZOO)}.")
+    try:
+        return ZOO[name](**params)
+    except TypeError as exc:
+        raise ValidationError(f"zoo_model: bad arguments for {name!r} ({exc}).") from exc
+
+
+def _rebuild(name: str, params: dict[str, Any]) -> HDM:
+    """Rebuild a zoo model from its spec (pickle and ``DEM.load`` use it)."""
+    return zoo_model(name, **params)
