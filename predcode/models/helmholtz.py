@@ -73,7 +73,7 @@ import numpy as np
 
 from ..backend import take, to_numpy
 from ..base import Model
-from ..exceptions import ValidationError
+from ..exceptions import DivergenceError, ValidationError
 from ..metrics.likelihood import free_energy_bits
 from ..validation import (
     check_array,
@@ -88,6 +88,18 @@ from ..validation import (
 __all__ = ["HelmholtzMachine", "check_binary"]
 
 _LN2 = math.log(2.0)
+#: A pass whose mean description length exceeds this many times the n_0 bits of
+#: sending the pixels raw (every pixel coded at probability 1/2) has diverged: a
+#: machine that learns codes its images in fewer bits than that, and one started
+#: at small weights begins within a few bits per pixel of it.
+_RAW_FACTOR = 100.0
+
+
+def _fmt(lr: Any, scale: float = 1.0) -> str:
+    """A learning rate (number or per-layer sequence) as text, optionally scaled."""
+    if isinstance(lr, numbers.Real):
+        return f"{float(lr) * scale:g}"
+    return "(" + ", ".join(f"{float(v) * scale:g}" for v in lr) + ")"
 
 
 def _sigmoid(a: Any, xp: Any) -> Any:
@@ -450,6 +462,14 @@ class HelmholtzMachine(Model):
         # one device->host sync per pass
         w = float(sum(to_numpy(v) for v in wake)) / (n * _LN2)
         s = float(sum(to_numpy(v) for v in sleep)) / (n * _LN2)
+        limit = _RAW_FACTOR * self.sizes_[0]
+        if math.isfinite(w) and w > limit:  # non-finite values: the base loop's check
+            raise DivergenceError(
+                f"HelmholtzMachine.lr={_fmt(self.lr)}: training diverged in epoch {epoch + 1} "
+                f"of {n_epochs} (description length {w:.4g} bits per image, more than "
+                f"{_RAW_FACTOR:g} times the {self.sizes_[0]} bits of sending the pixels raw); "
+                f"use a smaller lr, e.g. lr={_fmt(self.lr, 0.1)}."
+            )
         return {"energy": w, "wake_bits": w, "sleep_bits": s}
 
     # -- protocol ----------------------------------------------------------------------
