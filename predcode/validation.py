@@ -22,6 +22,7 @@ __all__ = [
     "check_sizes",
     "check_pair",
     "check_int",
+    "check_binary",
 ]
 
 
@@ -283,3 +284,18 @@ def check_int(value: Any, name: str, owner: str, low: int = 1) -> int:
     if value < low:
         raise ValidationError(f"{owner}.{name}: must be >= {low}, got {value!r}.")
     return int(value)
+
+
+def check_binary(X: Any, name: str, owner: str) -> None:
+    """Raise :class:`ValidationError` unless every entry of ``X`` is exactly 0 or 1.
+
+    ``X`` may be a numpy or a cupy array (the check runs where ``X`` lives).
+    """
+    bad = (X != 0) & (X != 1)
+    n_bad = int(bad.sum())
+    if n_bad:
+        example = float(X[bad][0])
+        raise ValidationError(
+            f"{owner}.{name}: expected binary data (every entry 0 or 1), got {n_bad} other "
+            f"value(s), e.g. {example!r}; binarise first, e.g. (X > 0.5).astype(float)."
+        )

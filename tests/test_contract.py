@@ -53,6 +53,8 @@ class Case:
     backends: tuple[str, ...] | None = None
     #: parameters that make training diverge, and the parameter the error must name
     diverge: tuple[dict, str] | None = None
+    #: the fit arguments the divergence check trains on (default: the inputs times 3)
+    diverge_data: Callable[[tuple], tuple] | None = None
 
 
 def _tabular(rng, n=24, d=6, k=3):
@@ -82,6 +84,11 @@ def _dem(backend, epochs=2, **kw):
                         **{"learn_theta": (2,), "learn_h": (("v", 0),), **kw})
 
 
+def _binary(rng, n=24, d=6):
+    X = (rng.random((n, d)) < 0.3).astype(float)
+    return {"fit": (X,), "infer": (X,), "energy": (X,), "score": (X,)}
+
+
 _COMMON = dict(batch_size=8, dtype="float64", random_state=3)
 
 #: name -> Case: a new family joins with one line here.
@@ -101,6 +108,15 @@ CASES: dict[str, Case] = {
     # an HDM of the zoo (saved by name); host only (no cupy version); the divergence
     # check (h_precision, on data the model explains exactly) is in tests/test_dem.py
     "DEM": Case(_dem, _dem_series, backends=("numpy", "numba")),
+    "RaoBallard": Case(lambda backend, **kw: predcode.RaoBallard(
+        1, (2, 3), 1, (4, 3), T=5, backend=backend, **{**_COMMON, "epochs": 2, **kw}),
+        _unsupervised, diverge=({"k2": 50.0, "k1": 0.1}, "k2")),
+    "RaoBallard-k1": Case(lambda backend, **kw: predcode.RaoBallard(
+        1, (2, 3), 1, (4, 3), T=5, backend=backend, **{**_COMMON, "epochs": 2, **kw}),
+        _unsupervised, diverge=({"k1": 2.0}, "k1")),
+    "HelmholtzMachine": Case(lambda backend, **kw: predcode.HelmholtzMachine(
+        (6, 4, 2), backend=backend, **{**_COMMON, "epochs": 2, **kw}), _binary,
+        diverge=({"lr": 1e3}, "lr"), diverge_data=lambda args: args),
 }
 
 
@@ -275,9 +291,10 @@ def test_divergence_names_the_step_size_and_leaves_nothing(name, backend):
         pytest.skip(f"{name} has no diverging step size")
     params, culprit = case.diverge
     _, model, data = _setup(name, backend, **params)
-    X = data["fit"][0] * 3.0
+    args = ((data["fit"][0] * 3.0, *data["fit"][1:]) if case.diverge_data is None
+            else case.diverge_data(data["fit"]))
     with pytest.raises(predcode.DivergenceError, match=rf"^{type(model).__name__}\.{culprit}="):
-        model.fit(X, *data["fit"][1:])
+        model.fit(*args)
     assert not model._is_fitted()
 
 

@@ -68,7 +68,7 @@ def test_true_model_is_near_exact_and_a_stable_fixed_point_of_wake_sleep():
     hm = H.HelmholtzMachine((16, 8, 1), epochs=1, random_state=0, backend="numpy").fit(
         imgs[:2])
     H.set_true_model(hm)
-    assert kl_bits(hm, imgs, p) < 0.01
+    assert kl_bits(hm.generative_params(), imgs, p) < 0.01
     assert H.bar_assignment(H.hm_fields(hm))["correct"]
     d = H.wake_sleep_from_truth(30_000, n_sleep=30_000, chunk=10_000, backend="numba")
     assert d["kl_start_bits"] < 0.01 and d["correct"]

@@ -118,17 +118,39 @@ def test_quick_run_writes_report_and_figures(tmp_path):
 
 @pytest.mark.slow
 def test_full_reproduction_feedback_claims_hold(tmp_path):
-    """The full run (3 seeds, about a minute): the claims that feedback adds
-    end-stopping (paired over 48 units), that the decline beyond the classical
-    field needs feedback, and that the orientation-contrast surround effect holds
-    and is carried by feedback. Measured: +0.139 ± 0.018, +0.117 ± 0.025 and
-    +0.190 ± 0.034 (sem); docs/rao_ballard.rst."""
+    """The full run (3 seeds, about a minute) shows the paper's feedback effects.
+
+    Decided here from the report's per-unit numbers, not from its ``holds``
+    flags. An effect counts when its mean exceeds 3 standard errors (48 units
+    over 3 seeds). Rao & Ballard (1999): error neurons are end-stopped with
+    feedback (Fig. 3); removing the level-2 prediction reduces end-stopping, in
+    at least 3 of 4 units (Fig. 5); beyond the classical field (bars longer than
+    the centre patch) the decline needs feedback, and without it stays within
+    0.05 of flat (Fig. 5); the iso-oriented surround suppresses more than the
+    orthogonal one, and that orientation-contrast effect is carried by feedback
+    (Fig. 6). The measured values (docs/rao_ballard.rst: +0.139 ± 0.018,
+    +0.117 ± 0.025, +0.190 ± 0.034 sem) are pinned within 0.04 (about two sem),
+    so a change of the numbers fails too. The run finishes in 5 minutes.
+    """
     report = R.run(tmp_path, verbose=False)
-    holds = {c["claim"]: c["holds"] for c in report["claims"]}
-    for claim in ("error neurons are end-stopped with feedback",
-                  "feedback removal reduces end-stopping",
-                  "beyond the classical field, end-stopping needs feedback",
-                  "iso-oriented surround suppresses more than orthogonal",
-                  "the surround effect is carried by feedback",
-                  "full reproduction under 5 minutes"):
-        assert holds[claim], claim
+    es, beyond, ss = report["end_stopping"], report["end_stopping"]["beyond"], report["surround"]
+    n = es["n_units"]
+    assert n >= 48 and ss["n_units"] >= 48
+    # Fig. 3: end-stopped with feedback
+    assert es["feedback_mean"] > 3 * es["feedback_sd"] / np.sqrt(n - 1), es
+    # Fig. 5: feedback removal reduces end-stopping, in most units
+    assert es["difference_mean"] > 3 * es["difference_sem"], es
+    assert es["fraction_positive"] >= 0.75, es
+    # Fig. 5: beyond the classical field the decline needs feedback
+    assert beyond["difference_mean"] > 3 * beyond["difference_sem"], beyond
+    assert abs(beyond["no_feedback_mean"]) < 0.05, beyond
+    # Fig. 6: iso-oriented surround suppresses more than orthogonal, with feedback ...
+    effect = np.subtract(ss["feedback"]["iso_suppression"], ss["feedback"]["ortho_suppression"])
+    assert effect.mean() > 3 * effect.std(ddof=1) / np.sqrt(effect.size), ss["feedback_mean"]
+    # ... and the effect is carried by feedback
+    assert ss["difference_mean"] > 3 * ss["difference_sem"], ss["difference_mean"]
+    # the documented numbers
+    assert es["difference_mean"] == pytest.approx(0.139, abs=0.04)
+    assert beyond["difference_mean"] == pytest.approx(0.117, abs=0.04)
+    assert ss["difference_mean"] == pytest.approx(0.190, abs=0.04)
+    assert report["wall_time_s"] < 300

@@ -71,12 +71,13 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
+from ..backend import take, to_numpy
 from ..base import Model
-from ..exceptions import ValidationError
-from ..kernels import get_kernel
+from ..exceptions import DivergenceError, ValidationError
+from ..metrics.likelihood import free_energy_bits
 from ..validation import (
     check_array,
+    check_binary,
     check_dtype,
     check_int,
     check_param,
@@ -87,18 +88,18 @@ from ..validation import (
 __all__ = ["HelmholtzMachine", "check_binary"]
 
 _LN2 = math.log(2.0)
+#: A pass whose mean description length exceeds this many times the n_0 bits of
+#: sending the pixels raw (every pixel coded at probability 1/2) has diverged: a
+#: machine that learns codes its images in fewer bits than that, and one started
+#: at small weights begins within a few bits per pixel of it.
+_RAW_FACTOR = 100.0
 
 
-def check_binary(X: Any, name: str, owner: str) -> None:
-    """Raise unless every entry of ``X`` is exactly 0 or 1."""
-    bad = (X != 0) & (X != 1)
-    n_bad = int(bad.sum())
-    if n_bad:
-        example = float(X[bad][0])
-        raise ValidationError(
-            f"{owner}.{name}: expected binary data (every entry 0 or 1), got {n_bad} other "
-            f"value(s), e.g. {example!r}; binarise first, e.g. (X > 0.5).astype(float)."
-        )
+def _fmt(lr: Any, scale: float = 1.0) -> str:
+    """A learning rate (number or per-layer sequence) as text, optionally scaled."""
+    if isinstance(lr, numbers.Real):
+        return f"{float(lr) * scale:g}"
+    return "(" + ", ".join(f"{float(v) * scale:g}" for v in lr) + ")"
 
 
 def _sigmoid(a: Any, xp: Any) -> Any:
@@ -161,10 +162,18 @@ class HelmholtzMachine(Model):
         Recognition weights ``R_[l]`` (``(n_l, n_{l-1})``, ``R_[0]`` is None)
         and biases ``r_[l]`` (``r_[0]`` unused, zeros).
     history_ : dict of list
-        Per epoch: ``"wake_bits"``, the mean sampled description length
-        :math:`-\log_2 P(x, h) + \log_2 Q(h \mid x)` of the wake samples (a
-        one-sample estimate of :math:`F`), and ``"sleep_bits"``, the mean
-        :math:`-\log_2 Q(d_{1..L} \mid d_0)` of the dreams.
+        Per epoch: ``"energy"``, the family's yardstick, the free energy
+        :math:`F` in bits per image, mean over the pass: estimated, as the
+        pass goes, by the sampled description length
+        :math:`-\log_2 P(x, h) + \log_2 Q(h \mid x)` of each image's wake
+        sample (a one-sample, unbiased estimate of :math:`F(x)` under the
+        weights of that moment; :meth:`energy` gives the exact :math:`F` of
+        the final weights); ``"wake_bits"``, the same number under its
+        wake-sleep name; ``"sleep_bits"``, the mean
+        :math:`-\log_2 Q(d_{1..L} \mid d_0)` of the dreams; ``"wall_time_s"``,
+        seconds per pass.
+    backend_ : str
+        The concrete backend in use.
 
     Examples
     --------
@@ -175,6 +184,8 @@ class HelmholtzMachine(Model):
     (5,)
     """
 
+    ENERGY_UNIT = "bits"
+    _KERNELS = ("hm_sample", "hm_delta", "hm_online")
     _LEARNED = ("n_features_in_", "G_", "c_", "R_", "r_", "history_")
 
     def __init__(
@@ -254,20 +265,13 @@ class HelmholtzMachine(Model):
         self.dtype_ = check_dtype(self.dtype, owner=o)
         self._rng = check_random_state(self.random_state, owner=o)
 
-    def _setup_backend(self, *arrays: Any) -> None:
-        self.backend_ = resolve_backend(self.backend, *arrays, owner="HelmholtzMachine")
-        self._xp = get_namespace(self.backend_)
-        self._k = {n: get_kernel(n, self.backend_)
-                   for n in ("hm_sample", "hm_delta", "hm_online")}
-
-    def _ensure_runtime(self) -> None:
-        if not hasattr(self, "_k"):
-            self._setup_backend()
-            xp = self._xp
-            self.G_ = [None] + [xp.asarray(w) for w in self.G_[1:]]
-            self.R_ = [None] + [xp.asarray(w) for w in self.R_[1:]]
-            self.c_ = [xp.asarray(v) for v in self.c_]
-            self.r_ = [xp.asarray(v) for v in self.r_]
+    def _to_runtime_device(self) -> None:
+        """Parameters onto the backend's device after ``load`` (which restores host arrays)."""
+        xp = self._xp
+        self.G_ = [None] + [xp.asarray(w) for w in self.G_[1:]]
+        self.R_ = [None] + [xp.asarray(w) for w in self.R_[1:]]
+        self.c_ = [xp.asarray(v) for v in self.c_]
+        self.r_ = [xp.asarray(v) for v in self.r_]
 
     def _check_X(self, X: Any, name: str = "X") -> Any:
         X = check_array(X, name, "HelmholtzMachine", shape=(None, self.sizes_[0]),
@@ -381,45 +385,50 @@ class HelmholtzMachine(Model):
         return wake, sleep
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None):
+    def fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
         """Learn from scratch by wake-sleep: ``epochs`` shuffled passes over ``X``.
 
         Parameters
         ----------
         X : array of shape (n_samples, sizes[0])
-            Binary images (0/1).
+            Binary images (0/1), numpy or (with the cupy backend) cupy.
         y : None
             Unsupervised; must be None.
 
         Returns
         -------
-        self
-        """
-        self._no_y(y)
-        self._forget()
-        with self._all_or_nothing():
-            self._validate()
-            self._setup_backend(X)
-            X = self._check_X(X)
-            self._init_weights()
-            self.n_features_in_ = self.sizes_[0]
-            self._fit_loop(X, self.epochs)
-        return self
+        HelmholtzMachine
+            ``self``. A failed fit (bad input, divergence) leaves the model
+            unfitted.
 
-    def partial_fit(self, X: Any, y: Any = None):
+        Raises
+        ------
+        DivergenceError
+            When a pass's description length becomes non-finite (or blows up):
+            the message names ``lr``.
+        """
+        return super().fit(X, y)
+
+    def partial_fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
         """One pass over ``X`` from the current weights (the first call initialises).
 
         Learning rates set with ``set_params`` since the last call apply from
         this pass on (a schedule is a loop of ``set_params`` and ``partial_fit``).
+        If the pass fails, weights, history and random stream are restored.
         """
+        return super().partial_fit(X, y)
+
+    def _init_fit(self, X: Any, y: Any = None) -> Any:
         self._no_y(y)
-        if not self._is_fitted():
-            epochs, self.epochs = self.epochs, 1
-            try:
-                return self.fit(X)
-            finally:
-                self.epochs = epochs
-        self._ensure_runtime()
+        self._validate()
+        self._setup_runtime(X)
+        X = self._check_X(X)
+        self._init_weights()
+        self.n_features_in_ = self.sizes_[0]
+        return X
+
+    def _fit_data(self, X: Any, y: Any = None) -> Any:
+        self._no_y(y)
         X = self._check_X(X)
         L = len(self.sizes_) - 1
         # rates changed with set_params apply from this pass on
@@ -428,9 +437,7 @@ class HelmholtzMachine(Model):
             self.lr_[:L] if self.lr_recognition is None
             else self._rates(self.lr_recognition, L, "lr_recognition")
         )
-        with self._all_or_nothing():
-            self._fit_loop(X, 1)
-        return self
+        return X
 
     @staticmethod
     def _no_y(y: Any) -> None:
@@ -439,38 +446,31 @@ class HelmholtzMachine(Model):
                 "HelmholtzMachine: wake-sleep is unsupervised and takes no y; drop it."
             )
 
-    def _fit_loop(self, X: Any, epochs: int) -> None:
+    def _epoch(self, X: Any, epoch: int, n_epochs: int) -> dict[str, float]:
+        """One shuffled wake-sleep pass; the description lengths in bits per image."""
         n, bs = X.shape[0], self.batch_size
-        if self.verbose:
-            from tqdm.auto import tqdm
-        else:
-            def tqdm(it, **_):
-                return it
-        with blas_threads():
-            for _ in tqdm(range(epochs), desc="HelmholtzMachine", unit="epoch"):
-                order = self._rng.permutation(n)
-                wake, sleep = [], []
-                if bs == 1:  # online: one fused kernel call per pass
-                    Xo = X[self._xp.asarray(order)] if self._xp is not np else X[order]
-                    w1, s1 = self._online_pass(Xo)
-                    wake.append(w1)
-                    sleep.append(s1)
-                for start in range(0, n if bs > 1 else 0, bs):
-                    idx = order[start:start + bs]
-                    Xb = X[self._xp.asarray(idx)] if self._xp is not np else X[idx]
-                    wake.append(self._wake(Xb))
-                    sleep.append(self._sleep(len(idx)))
-                w = float(sum(to_numpy(v) for v in wake)) / (n * _LN2)
-                s = float(sum(to_numpy(v) for v in sleep)) / (n * _LN2)
-                if not (math.isfinite(w) and math.isfinite(s)):
-                    from ..exceptions import DivergenceError
-
-                    raise DivergenceError(
-                        f"HelmholtzMachine.fit: the description length became non-finite "
-                        f"(wake {w}, sleep {s} bits); lower lr={self.lr!r}."
-                    )
-                self.history_.setdefault("wake_bits", []).append(w)
-                self.history_.setdefault("sleep_bits", []).append(s)
+        order = self._rng.permutation(n)
+        wake, sleep = [], []
+        if bs == 1:  # online: one fused kernel call per pass
+            w1, s1 = self._online_pass(take(X, order))
+            wake.append(w1)
+            sleep.append(s1)
+        for start in range(0, n if bs > 1 else 0, bs):
+            idx = order[start:start + bs]
+            wake.append(self._wake(take(X, idx)))
+            sleep.append(self._sleep(len(idx)))
+        # one device->host sync per pass
+        w = float(sum(to_numpy(v) for v in wake)) / (n * _LN2)
+        s = float(sum(to_numpy(v) for v in sleep)) / (n * _LN2)
+        limit = _RAW_FACTOR * self.sizes_[0]
+        if math.isfinite(w) and w > limit:  # non-finite values: the base loop's check
+            raise DivergenceError(
+                f"HelmholtzMachine.lr={_fmt(self.lr)}: training diverged in epoch {epoch + 1} "
+                f"of {n_epochs} (description length {w:.4g} bits per image, more than "
+                f"{_RAW_FACTOR:g} times the {self.sizes_[0]} bits of sending the pixels raw); "
+                f"use a smaller lr, e.g. lr={_fmt(self.lr, 0.1)}."
+            )
+        return {"energy": w, "wake_bits": w, "sleep_bits": s}
 
     # -- protocol ----------------------------------------------------------------------
     def _prepared(self, X: Any, method: str) -> Any:
@@ -497,15 +497,35 @@ class HelmholtzMachine(Model):
 
         Exact (enumerating the hidden configurations) when the hidden layers
         hold at most 20 units in all; otherwise a Monte-Carlo estimate from
-        ``n_samples_energy`` recognition samples per image. Returns a host
-        (numpy) array of shape (n_samples,).
-        """
-        from ..metrics.likelihood import free_energy_bits
+        ``n_samples_energy`` recognition samples per image, seeded by
+        ``random_state`` (the training random stream is not touched).
 
+        Returns
+        -------
+        array of shape (n_samples,)
+            float64, on the device of ``X`` (computed there by
+            :func:`predcode.metrics.likelihood.free_energy_bits` from the
+            parameters).
+        """
         self._no_y(y)
         X = self._prepared(X, "energy")
-        return free_energy_bits(self, to_numpy(X), n_samples=self.n_samples_energy,
-                                random_state=self._rng)
+        gen, rec = self._params_f64()
+        return free_energy_bits(gen, rec, X, n_samples=self.n_samples_energy,
+                                random_state=check_random_state(self.random_state))
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Minus the mean description length :math:`F` in bits per image (larger is better)."""
+        self._check_fitted("score")
+        return -float(to_numpy(self.energy(X, y)).mean())
+
+    def _params_f64(self) -> tuple[dict, dict]:
+        """Generative and recognition parameters as float64 arrays on the model's device."""
+        f64 = self._xp.float64
+        gen = {"G": [None] + [w.astype(f64) for w in self.G_[1:]],
+               "c": [v.astype(f64) for v in self.c_]}
+        rec = {"R": [None] + [w.astype(f64) for w in self.R_[1:]],
+               "r": [v.astype(f64) for v in self.r_]}
+        return gen, rec
 
     def sample(self, n_samples: int, *, random_state: Any = None, return_all: bool = False):
         """Dream ``n_samples`` images from the generative model (ancestral sampling)."""

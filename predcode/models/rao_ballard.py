@@ -56,10 +56,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
+from ..backend import blas_threads, take, to_numpy
 from ..base import Model
-from ..exceptions import ValidationError
-from ..kernels import get_kernel
+from ..exceptions import DivergenceError, ValidationError
 from ..validation import (
     check_array,
     check_choice,
@@ -72,7 +71,6 @@ from ._settling import first_divergent_step, raise_divergence, verified_smaller_
 
 __all__ = ["RaoBallard"]
 
-_KERNELS = ("pc_predict", "pc_feedback", "pc_error", "pc_hebbian", "rb_cause_step")
 
 
 def _per_level(value: Any, n_levels: int, name: str, low_inclusive: bool) -> tuple[float, ...]:
@@ -143,10 +141,21 @@ class RaoBallard(Model):
         ``U_[0]`` is :math:`U` (n_pixels, n_causes[0]); ``U_[l]`` maps level
         ``l+1`` causes to the level-``l`` causes it predicts.
     history_ : dict
-        ``"energy"`` (mean settled energy per patch) and ``"k2"`` per epoch.
+        Per epoch: ``"energy"`` (mean settled energy :math:`E` per region, in
+        :attr:`ENERGY_UNIT`, without the weight prior), ``"k2"`` (level 1's
+        learning rate at the end of the epoch) and ``"wall_time_s"``.
+    backend_ : str
+        The concrete backend in use.
     n_inputs_seen_ : int
         Patches learned from (drives the learning-rate schedule).
     """
+
+    ENERGY_UNIT = ("2 x nats: the paper's E, twice the negative log joint density of the "
+                   "patches and causes (Gaussian errors, cause prior exp(-alpha g / 2)), up "
+                   "to a constant")
+    _KERNELS = ("pc_predict", "pc_feedback", "pc_error", "pc_hebbian", "rb_cause_step")
+    _RUNTIME = ("_xp", "_k", "_bias_buf", "_index_dev", "_window_dev")
+    _DIVERGENCE_PARAM = "k2"
 
     def __init__(
         self,
@@ -267,15 +276,16 @@ class RaoBallard(Model):
             below = k
         return dims
 
-    def _setup_backend(self, *arrays: Any) -> None:
-        self.backend_ = resolve_backend(self.backend, *arrays, owner="RaoBallard")
-        self._xp = get_namespace(self.backend_)
-        self._k = {name: get_kernel(name, self.backend_) for name in _KERNELS}
+    def _on_runtime(self) -> None:
+        """Buffers and the patch geometry on the backend's device (sent once, not per batch)."""
+        xp = self._xp
+        self._bias_buf = None
+        self._index_dev = xp.asarray(self._index)
+        self._window_dev = None if self._window is None else xp.asarray(self._window)
 
-    def _ensure_runtime(self) -> None:
-        if not hasattr(self, "_k"):
-            self._setup_backend()
-            self.U_ = [self._xp.asarray(u) for u in self.U_]
+    def _to_runtime_device(self) -> None:
+        """Weights onto the backend's device after ``load`` (which restores host arrays)."""
+        self.U_ = [self._xp.asarray(u) for u in self.U_]
 
     def _check_X(self, X: Any) -> Any:
         """Regions as (n, height, width) or flattened (n, height*width) → (n, pixels)."""
@@ -295,11 +305,9 @@ class RaoBallard(Model):
 
     def _patches(self, X: Any) -> Any:
         """(n, pixels of region) → (n * n_modules, pixels of a patch), module-major per sample."""
-        xp = self._xp
-        idx = self._index if xp is np else xp.asarray(self._index)
-        P = X[:, idx].reshape(X.shape[0] * self.n_modules, self.n_pixels)
-        if self._window is not None:
-            P *= self._window if xp is np else xp.asarray(self._window)
+        P = X[:, self._index_dev].reshape(X.shape[0] * self.n_modules, self.n_pixels)
+        if self._window_dev is not None:
+            P *= self._window_dev
         return P
 
     # -- settling ---------------------------------------------------------------
@@ -315,15 +323,19 @@ class RaoBallard(Model):
         """
         if self.k1 != "auto":
             return [float(self.k1)] * self.n_levels_
-        steps = []
+        return [1.0 / c for c in self._curvatures()]
+
+    def _curvatures(self) -> list[float]:
+        """The curvature bounds ``L_l`` of :meth:`_steps`, per level (host floats)."""
+        out = []
         for l, U in enumerate(self.U_):
             s = self.sigma2 if l == 0 else self.sigma2_td
             norm = float(np.linalg.norm(to_numpy(U), 2))
-            curv = norm**2 / s + 2.0 * self.alpha_[l]
+            curv = norm * norm / s + 2.0 * self.alpha_[l]  # (norm**2 raises past 1e154)
             if l + 1 < self.n_levels_:
                 curv += 1.0 / self.sigma2_td
-            steps.append(1.0 / curv)
-        return steps
+            out.append(curv)
+        return out
 
     def _settle(self, X: Any, feedback: bool = True, scale: float = 1.0):
         """Settle a batch of regions; optionally apply one Hebbian update.
@@ -403,18 +415,44 @@ class RaoBallard(Model):
             energies = out[3]
             t = first_divergent_step(energies, self.dtype_)
             if t is not None:
-                def settles(trial: float) -> bool:
-                    res = self._settle(X, feedback=feedback, scale=trial)
-                    return first_divergent_step(res[3], self.dtype_) is None
-
-                scale = verified_smaller_step(1.0, settles)
-                k1 = self.k1 if self.k1 != "auto" else self._steps()[0]
-                raise_divergence("RaoBallard", "k1", k1, t, self.T, energies,
-                                 None if scale is None else scale * k1)
+                self._raise_divergence(X, feedback, t, energies, learning=learn_rate is not None)
         if learn_rate is not None:
             r, eps_td, eps_img, _ = out
             self._hebbian(r, eps_img, eps_td, learn_rate, X.shape[0])  # schedule factor
         return out
+
+    def _weights_finite(self) -> bool:
+        xp = self._xp
+        return all(bool(xp.isfinite(u).all()) for u in self.U_)
+
+    def _raise_divergence(self, X: Any, feedback: bool, t: int, energies: list,
+                          learning: bool) -> None:
+        """Name ``k2`` when the weights learned under a step that settled, else ``k1``."""
+        finite = self._weights_finite()
+
+        def settles(trial: float) -> bool:
+            res = self._settle(X, feedback=feedback, scale=trial)
+            return first_divergent_step(res[3], self.dtype_) is None
+
+        # k1="auto" is stable at any finite weights; a fixed k1 below 2/L at the initial
+        # weights was stable there: either way, what changed is the weights (k2)
+        k1_was_stable = self.k1 == "auto" or self.k1 < getattr(self, "_k1_stable_init", 0.0)
+        if learning and self.n_inputs_seen_ > 0 and (k1_was_stable or not finite):
+            scale = verified_smaller_step(1.0, settles) if finite else None
+            k1 = self.k1 if self.k1 != "auto" else None
+            alt = (f", or keep k2 and use k1={scale * k1 / 2:.2g}"
+                   if scale is not None and k1 is not None else "")
+            k2 = self._k2_value()
+            raise DivergenceError(
+                f"RaoBallard.k2={k2:g}: learning diverged (settling that worked on earlier "
+                f"batches diverged at inference step {t} of {self.T} after "
+                f"{self.n_inputs_seen_} inputs of weight updates); use a smaller k2, e.g. "
+                f"k2={k2 / 10:g}{alt}."
+            )
+        scale = verified_smaller_step(1.0, settles)
+        k1 = self.k1 if self.k1 != "auto" else self._steps()[0]
+        raise_divergence("RaoBallard", "k1", k1, t, self.T, energies,
+                         None if scale is None else scale * k1)
 
     # -- protocol ------------------------------------------------------------------
     _LEARNED = ("U_", "history_", "n_features_in_", "n_inputs_seen_")
@@ -423,7 +461,6 @@ class RaoBallard(Model):
         xp = self._xp
         self.U_ = [xp.asarray((self.init_scale * self._rng.standard_normal(d)).astype(self.dtype_))
                    for d in self._dims()]
-        self.history_ = {}
         self.n_inputs_seen_ = 0
 
     def _current_k2(self) -> float:
@@ -433,27 +470,58 @@ class RaoBallard(Model):
     def _decay(self) -> float:
         return 1.0 / self.lr_decay ** (self.n_inputs_seen_ // self.decay_every)
 
-    def _epochs(self, X: Any, epochs: int) -> None:
-        from tqdm.auto import tqdm
-
+    def _epoch(self, X: Any, epoch: int, n_epochs: int) -> dict[str, float]:
+        """One shuffled pass of settling and Hebbian learning, in batches."""
         n = X.shape[0]
-        bar = tqdm(range(epochs), desc="RaoBallard", unit="epoch", disable=not self.verbose,
-                   leave=False)
-        with blas_threads():
-            for _ in bar:
-                order = self._rng.permutation(n)
-                total = 0.0
-                parts = []
-                for start in range(0, n, self.batch_size):
-                    idx = order[start:start + self.batch_size]
-                    Xb = X[idx] if self._xp is np else X[self._xp.asarray(idx)]
-                    *_, energies = self._run(Xb, learn_rate=self._decay())
-                    parts.append(energies[-1])
-                    self.n_inputs_seen_ += len(idx)
-                total = float(sum(float(to_numpy(e)) for e in parts)) / n
-                self.history_.setdefault("energy", []).append(total)
-                self.history_.setdefault("k2", []).append(self._current_k2())
-                bar.set_postfix(energy=f"{total:.4g}")
+        self._check_decay_step()
+        order = self._rng.permutation(n)
+        parts = []
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            *_, energies = self._run(take(X, idx), learn_rate=self._decay())
+            parts.append(energies[-1])
+            self.n_inputs_seen_ += len(idx)
+        # one device->host sync per pass
+        total = float(sum(float(to_numpy(e)) for e in parts)) / n
+        if not self._weights_finite():
+            raise DivergenceError(
+                f"RaoBallard.k2={self._k2_value():g}: learning diverged in epoch {epoch + 1} "
+                f"of {n_epochs} (the weights became non-finite); use a smaller k2, e.g. "
+                f"k2={self._k2_value() / 10:g}."
+            )
+        return {"energy": total, "k2": self._current_k2()}
+
+    def _k2_value(self) -> float:
+        return float(self.k2) if isinstance(self.k2, numbers.Real) else self.k2_[0]
+
+    def _check_decay_step(self) -> None:
+        """The weight prior's step: each input multiplies U by ``1 - k2 lam``; past
+        ``k2 lam = 2`` that factor exceeds 1 in magnitude and the weights grow
+        without bound (an explicit Euler step on the weight prior past its stable range)."""
+        decay = self._decay()
+        for l in range(self.n_levels_):
+            step = decay * self.k2_[l] * self.lam_[l]
+            if step >= 2.0:
+                k2 = self._k2_value()
+                raise DivergenceError(
+                    f"RaoBallard.k2={k2:g}: learning diverges: level {l + 1}'s weight-decay "
+                    f"step k2 * lam = {step:g} is >= 2, so every input multiplies the "
+                    f"weights by |1 - k2 lam| = {abs(1 - step):g} > 1; use a smaller k2, "
+                    f"e.g. k2={k2 * 1.9 / step:.3g}."
+                )
+
+    def _init_fit(self, X: Any, y: Any = None) -> Any:
+        self._validate()
+        self._setup_runtime(X)
+        X = self._check_X(X)
+        self._init_weights()
+        # largest Euler step stable by construction at the initial weights (2 / L)
+        self._k1_stable_init = min(2.0 / c for c in self._curvatures())
+        self.n_features_in_ = X.shape[1]
+        return X
+
+    def _fit_data(self, X: Any, y: Any = None) -> Any:
+        return self._check_X(X)
 
     def fit(self, X: Any, y: Any = None) -> RaoBallard:
         """Learn the weights from image regions.
@@ -469,30 +537,23 @@ class RaoBallard(Model):
         -------
         RaoBallard
             ``self``; a failed fit leaves the model unfitted.
+
+        Raises
+        ------
+        DivergenceError
+            Naming ``k1`` when settling diverges at the weights it started
+            from, ``k2`` when learning drives the weights where settling (or
+            the epoch energy) diverges.
         """
-        self._forget()
-        with self._all_or_nothing():
-            self._validate()
-            self._setup_backend(X)
-            X = self._check_X(X)
-            self._init_weights()
-            self.n_features_in_ = X.shape[1]
-            self._epochs(X, self.epochs)
-        return self
+        return super().fit(X, y)
 
     def partial_fit(self, X: Any, y: Any = None) -> RaoBallard:
-        """One pass over ``X`` from the current weights (the schedule continues)."""
-        if not self._is_fitted():
-            epochs, self.epochs = self.epochs, 1
-            try:
-                return self.fit(X)
-            finally:
-                self.epochs = epochs
-        self._ensure_runtime()
-        X = self._check_X(X)
-        with self._all_or_nothing():
-            self._epochs(X, 1)
-        return self
+        """One pass over ``X`` from the current weights (the schedule continues).
+
+        The first call initialises (as ``fit`` with one epoch); if the pass
+        fails, weights, history and random stream are restored.
+        """
+        return super().partial_fit(X, y)
 
     def _batched(self, X: Any, method: str, feedback: bool = True):
         self._check_fitted(method)
@@ -537,7 +598,10 @@ class RaoBallard(Model):
         return self._xp.concatenate(out)
 
     def energy(self, X: Any, *, feedback: bool = True) -> Any:
-        """Per-region settled energy :math:`E` without the weight prior, shape (n,)."""
+        """Per-region settled energy :math:`E` without the weight prior, shape (n,).
+
+        In :attr:`ENERGY_UNIT`, on the device of ``X``.
+        """
         out = []
         for n, (r, eps_td, eps_img, _E) in self._batched(X, "energy", feedback):
             xp = self._xp
@@ -549,6 +613,11 @@ class RaoBallard(Model):
                     e = e + self.sigma2_td * (eps_td[l] * eps_td[l]).reshape(n, -1).sum(axis=1)
             out.append(e)
         return self._xp.concatenate(out)
+
+    def score(self, X: Any, *, feedback: bool = True) -> float:
+        """Minus the mean settled energy per region (larger is better)."""
+        self._check_fitted("score")
+        return -float(to_numpy(self.energy(X, feedback=feedback)).mean())
 
     def reconstruct(self, X: Any) -> Any:
         """Level-1 prediction :math:`U r` of every patch, (n, n_modules, n_pixels)."""

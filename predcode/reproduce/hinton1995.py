@@ -129,14 +129,14 @@ def wake_sleep_from_truth(
                           random_state=seed, backend=backend)
     hm.fit(make_bars(1, random_state=seed))
     set_true_model(hm, orientation=orientation)
-    kl_start = kl_bits(hm, imgs, p)
+    kl_start = kl_bits(hm.generative_params(), imgs, p)
     for i in range(0, n_sleep, chunk):
         hm.partial_fit(make_bars(min(chunk, n_sleep - i), random_state=_rng_seq(seed, 10**9 + i)))
     hm.set_params(lr=lr, lr_recognition=None)
     curve = []
     for i in range(0, n_patterns, chunk):
         hm.partial_fit(make_bars(min(chunk, n_patterns - i), random_state=_rng_seq(seed, i)))
-        curve.append(kl_bits(hm, imgs, p))
+        curve.append(kl_bits(hm.generative_params(), imgs, p))
     return {"kl_start_bits": kl_start, "kl_curve": curve, "kl_bits": curve[-1],
             "kl_mean_last_half_bits": float(np.mean(curve[len(curve) // 2:])),
             "correct": bar_assignment(hm_fields(hm))["correct"]}
@@ -164,12 +164,12 @@ def train_wake_sleep(
             hm.set_params(lr=lr + frac * (lr_final - lr))
         hm.partial_fit(X)
         seen.append(i + X.shape[0])
-        curve.append(kl_bits(hm, imgs, p))
+        curve.append(kl_bits(hm.generative_params(), imgs, p))
     wall = time.perf_counter() - t0
     assign = bar_assignment(hm_fields(hm))
     F = hm.energy(imgs)
     return {"model": hm, "seed": seed, "patterns": seen, "kl_curve": curve,
-            "kl_bits": curve[-1], "free_energy_bits": float(p @ F),
+            "kl_bits": curve[-1], "free_energy_bits": float(p @ to_numpy(F)),
             "bars": assign["bars"], "n_bars_coded": len({b for b in assign["bars"] if b >= 0}),
             "correct": assign["correct"], "wall_time_s": wall}
 
