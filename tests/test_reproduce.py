@@ -18,6 +18,7 @@ from predcode.exceptions import ValidationError
 from predcode.reproduce.whittington2017 import run, train_pair
 
 
+@pytest.mark.slow
 def test_digits_accuracy_pc_vs_backprop():
     """Digits: PCN >= 95 %, within 1.5 points of the MLP (same arch, epochs, seed)."""
     m = train_pair("digits", backend="numba")["metrics"]

@@ -13,7 +13,8 @@ import pytest
 from predcode.reproduce import get_reproduction
 
 
-@pytest.mark.parametrize("name", ["ijepa-digits", "lewm-two-rooms"])
+@pytest.mark.parametrize(
+    "name", ["ijepa-digits", pytest.param("lewm-two-rooms", marks=pytest.mark.slow)])
 def test_quick_reproduction_writes_report(name, tmp_path):
     report = get_reproduction(name)(tmp_path, quick=True, verbose=False)
     saved = json.loads((tmp_path / "report.json").read_text())
