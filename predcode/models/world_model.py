@@ -483,7 +483,8 @@ class LatentWorldModel(_TransitionModel):
 
     def _encode(self, X: Any, batch_size: int) -> Any:
         """Latents (n, d) of validated images ``X`` (n, H·W)."""
-        return self._xp.concatenate([self.nets_["encoder"].forward(self._images(X[s:s + batch_size]))
+        enc = self.nets_["encoder"]
+        return self._xp.concatenate([enc.forward(self._images(X[s:s + batch_size]))
                                      for s in range(0, X.shape[0], batch_size)])
 
     def _fused_rollout(self, z0: Any, actions: Any) -> Any:
