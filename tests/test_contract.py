@@ -89,7 +89,23 @@ def _binary(rng, n=24, d=6):
     return {"fit": (X,), "infer": (X,), "energy": (X,), "score": (X,)}
 
 
+def _images(rng, n=12, side=4):
+    X = rng.standard_normal((n, side * side))
+    return {"fit": (X,), "infer": (X,), "energy": (X,), "score": (X,)}
+
+
+def _trajectories(rng, n=4, T=3, side=8, d_a=2):
+    """World-model data: trajectories are the samples (obs (n, T+1, side**2), actions)."""
+    obs = rng.uniform(0.0, 1.0, (n, T + 1, side * side))
+    actions = rng.uniform(-1.0, 1.0, (n, T, d_a))
+    return {"fit": (obs, actions), "infer": (obs,), "energy": (obs, actions),
+            "score": (obs, actions)}
+
+
 _COMMON = dict(batch_size=8, dtype="float64", random_state=3)
+_IJEPA = dict(image_shape=(4, 4), channels=4, embed_dim=4, pred_hidden=8, pos_dim=4,
+              n_targets=2, context_scale=(0.9, 1.0), batch_size=4)
+_WM = dict(image_shape=(8, 8), channels=2, action_dim=2)
 
 #: name -> Case: a new family joins with one line here.
 CASES: dict[str, Case] = {
@@ -117,6 +133,16 @@ CASES: dict[str, Case] = {
     "HelmholtzMachine": Case(lambda backend, **kw: predcode.HelmholtzMachine(
         (6, 4, 2), backend=backend, **{**_COMMON, "epochs": 2, **kw}), _binary,
         diverge=({"lr": 1e3}, "lr"), diverge_data=lambda args: args),
+    "IJEPA": Case(lambda backend, **kw: predcode.models.IJEPA(
+        backend=backend, **{**_COMMON, **_IJEPA, "epochs": 2, **kw}), _images,
+        diverge=({"lr": 1e200, "epochs": 3}, "lr")),
+    "LatentWorldModel": Case(lambda backend, **kw: predcode.models.LatentWorldModel(
+        latent_dim=4, hidden=8, sigreg_directions=4, backend=backend,
+        **{**_COMMON, **_WM, "epochs": 2, **kw}), _trajectories,
+        diverge=({"lr": 1e200, "epochs": 3}, "lr")),
+    "PixelWorldModel": Case(lambda backend, **kw: predcode.models.PixelWorldModel(
+        backend=backend, **{**_COMMON, **_WM, "epochs": 2, **kw}), _trajectories,
+        diverge=({"lr": 1e200, "epochs": 3}, "lr")),
 }
 
 

@@ -137,7 +137,7 @@ def test_ema_target_gets_no_gradient_and_follows_momentum():
     m = _tiny(collapse="ema", batch_size=8, ema=(0.9, 0.9), lr=1e-2).fit(X)  # one step
     init = _tiny(collapse="ema")
     init._validate()
-    init._build(np.random.default_rng(0))  # the same first draws as fit's
+    init._build(np.random.default_rng(0), backend="numpy")  # the same first draws as fit's
     for (name, lt, kt), (_, lo, ko), (_, li, ki) in zip(
             named_params(m.target_encoder_), named_params(m.encoder_),
             named_params(init.encoder_), strict=True):

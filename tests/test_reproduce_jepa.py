@@ -29,7 +29,16 @@ def test_quick_reproduction_writes_report(name, tmp_path):
     else:
         res = report["results"]
         assert set(res) >= {"jepa-ema", "jepa-sigreg", "pixel-pred", "pc", "pixels"}
-        assert all(0.0 <= v["pooled"]["probe_accuracy"] <= 1.0 for v in res.values())
+        # the science of the quick run (300 training digits, 2 epochs): a linear probe
+        # on raw standardised pixels reaches 89.6 % (measured), and every learned
+        # representation keeps the digit identity far above the 10 % of chance
+        # (measured 78-89 %); a collapsed or broken encoder probes near chance
+        chance = 0.1
+        assert res["pixels"]["pooled"]["probe_accuracy"] >= 0.85
+        for name in ("jepa-ema", "jepa-sigreg", "jepa-none", "pixel-pred", "pc",
+                     "random-encoder"):
+            acc = res[name]["pooled"]["probe_accuracy"]
+            assert acc >= chance + 0.6, (name, acc)
         # the seed-0 pair of the multi-seed check is the same run as the main table's
         s = report["ema_vs_random_over_seeds"]
         assert s["seeds"] == [0, 1] and len(s["difference"]) == 2

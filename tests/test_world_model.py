@@ -105,9 +105,10 @@ def test_cem_with_true_dynamics_reaches_goals(cross):
 def test_closest_approach_cost_with_true_dynamics(cross):
     """The reproduction's planner (min over the horizon, H = 20) with the true dynamics:
     measured 10/10 in both rooms (the endpoint cost at H = 20: 5/10 in the same room)."""
-    from predcode.reproduce.lewm import CEM_SETTINGS, COST_FORM, true_cost
+    from predcode.planning import TWO_ROOMS_CEM as CEM_SETTINGS
+    from predcode.planning import TWO_ROOMS_COST_FORM, true_cost
 
-    assert COST_FORM == "min"
+    assert TWO_ROOMS_COST_FORM == "min"
     rng = np.random.default_rng(0)
     wins = 0
     for ep in range(10):
@@ -120,7 +121,7 @@ def test_closest_approach_cost_with_true_dynamics(cross):
 
 
 def test_latent_cost_forms_match_hand_computation(data):
-    from predcode.reproduce.lewm import latent_cost, oracle_latent_cost
+    from predcode.planning import latent_cost, oracle_latent_cost
 
     m = LatentWorldModel(latent_dim=4, epochs=1, random_state=0).fit(data["obs"],
                                                                      data["actions"])
@@ -145,7 +146,7 @@ def _fd_check(model, O, A):
     def total():
         for net in model.nets_.values():
             zero_grad(net)
-        model.rng_ = np.random.default_rng(5)
+        model._rng = np.random.default_rng(5)
         loss, reg = model._step_loss(O, A, learn=True)
         return loss + getattr(model, "sigreg_weight", 0.0) * reg
 

@@ -30,7 +30,7 @@ from ..machine import machine_info
 from ..models.jepa import IJEPA
 from ..models.world_model import LatentWorldModel, PixelWorldModel
 from ..nn import zero_grad
-from ..planning import CEM
+from ..planning import CEM, TWO_ROOMS_CEM, latent_cost
 from ..validation import check_int, check_param
 
 __all__ = ["bench_jepa"]
@@ -86,8 +86,6 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
     O = np.stack([data["obs"][:, :-1].reshape(-1, env.n_pixels),
                   data["obs"][:, 1:].reshape(-1, env.n_pixels)], axis=1)[:batch]
     A = data["actions"].reshape(-1, 1, 2)[:batch]
-    from ..reproduce.lewm import CEM_SETTINGS, latent_cost
-
     for name, m in models.items():
         m.fit(data["obs"], data["actions"])
         xp = m._xp
@@ -102,10 +100,10 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
         cases[f"{name}_wm_step"] = _time(wm_step, backend, repeats, min_time)
         make = latent_cost(m, env, np.array([0.8, 0.8]))
         cost = make(np.array([0.2, 0.2]))
-        planner = CEM(random_state=0, **CEM_SETTINGS)
+        planner = CEM(random_state=0, **TWO_ROOMS_CEM)
         cases[f"{name}_cem_decision"] = _time(lambda cost=cost, p=planner: p.plan(cost),
                                               backend, repeats, min_time)
     ratio = cases["pixel_cem_decision"]["median_s"] / cases["latent_cem_decision"]["median_s"]
-    return {"config": {"batch": batch, "backend": backend, "cem": CEM_SETTINGS},
+    return {"config": {"batch": batch, "backend": backend, "cem": TWO_ROOMS_CEM},
             "cases": cases, "planning_speedup_latent_vs_pixel": ratio,
             "machine": machine_info()}

@@ -54,15 +54,14 @@ embeddings (I-JEPA's).
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
+from ..backend import get_namespace, take, to_numpy
 from ..base import Model
 from ..datasets.masks import multiblock_masks
-from ..exceptions import ValidationError
+from ..exceptions import DivergenceError, ValidationError
 from ..nn import (
     GELU,
     AdamW,
@@ -275,12 +274,24 @@ class IJEPA(Model):
         The learned networks (``target_encoder_`` is ``encoder_`` itself unless
         ``collapse="ema"``).
     history_ : dict of list
-        Per epoch: ``"loss"`` (prediction), ``"reg"`` (regulariser), ``"ema"``
+        Per epoch: ``"energy"`` (mean per-image prediction loss, :attr:`ENERGY_UNIT`),
+        ``"loss"`` (mean batch prediction loss), ``"reg"`` (regulariser), ``"ema"``
         (momentum at the end of the epoch), ``"wall_time_s"``.
+    n_features_in_ : int
+        Pixels per image.
+
+    Notes
+    -----
+    ``infer(X)`` is the encoder output (the target encoder's for
+    ``predict="latent"``), ``energy(X)`` the per-image masked-prediction loss
+    on ``X``'s device. ``backend="auto"`` is resolved from the data given to
+    ``fit``: cupy arrays train on the GPU, host arrays with numba (if installed).
     """
 
     _LEARNED = ("encoder_", "predictor_", "target_encoder_", "history_", "n_features_in_",
-                "optimizer_", "step_", "total_steps_", "rng_")
+                "optimizer_", "step_", "total_steps_")
+    ENERGY_UNIT = ("mean squared prediction error per predicted dimension (squared "
+                   "representation units for predict='latent', squared data units for 'pixels')")
 
     def __init__(self, image_shape=(8, 8), *, patch: int = 1, channels: int = 16,
                  embed_dim: int = 16, depth: int = 1, pos_embed: bool = False,
@@ -360,8 +371,7 @@ class IJEPA(Model):
             raise ValidationError(f"IJEPA.ema: expected (start, end) with 0 <= start <= end <= 1, "
                                   f"got {self.ema!r}.")
         self.dtype_ = check_dtype(self.dtype, owner=o)
-        self.backend_ = resolve_backend(self.backend, owner=o)
-        self._xp = get_namespace(self.backend_)
+        check_param(self.verbose, "verbose", o, kind=(bool, np.bool_))
         # masks are checked once here so that bad scales fail before training
         multiblock_masks(1, self.grid_, n_targets=self.n_targets, target_scale=self.target_scale,
                          target_aspect=self.target_aspect, context_scale=self.context_scale,
@@ -371,8 +381,9 @@ class IJEPA(Model):
     def uses_ema(self) -> bool:
         return self.predict == "latent" and self.collapse == "ema"
 
-    def _build(self, rng: np.random.Generator) -> None:
-        kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
+    def _build(self, rng: np.random.Generator, backend: str | None = None) -> None:
+        backend = self.backend_ if backend is None else backend
+        kw = {"backend": backend, "rng": rng, "dtype": self.dtype_}
         P = self.grid_[0] * self.grid_[1]
         out = self.embed_dim if self.predict == "latent" else self.patch ** 2
         enc_kw = {**kw, "depth": self.depth, "grid": self.grid_ if self.pos_embed else None}
@@ -386,7 +397,7 @@ class IJEPA(Model):
             copy_params(self.encoder_, self.target_encoder_)
         else:
             self.target_encoder_ = self.encoder_
-        self._norm = LayerNorm(self.embed_dim, backend=self.backend_, affine=False)
+        self._norm = LayerNorm(self.embed_dim, backend=backend, affine=False)
 
     # -- data -----------------------------------------------------------------------
     def _check_X(self, X: Any, method: str) -> Any:
@@ -497,90 +508,86 @@ class IJEPA(Model):
         m0, m1 = self.ema
         return m0 + (m1 - m0) * min(self.step_ / max(self.total_steps_, 1), 1.0)
 
-    def _epoch(self, X: Any) -> None:
-        rng = self.rng_
+    def _lr_now(self) -> float:
+        """AdamW rate of the current step: warm-up + cosine over the schedule, then ``lr``."""
+        if self.step_ < self.total_steps_:
+            return warmup_cosine(self.step_, self.total_steps_, base=self.lr,
+                                 warmup=int(self.warmup * self.total_steps_), final=0.0)
+        return self.lr  # passes beyond the schedule (partial_fit): constant rate
+
+    def _epoch(self, X: Any, epoch: int, n_epochs: int) -> dict[str, float]:
+        rng = self._rng
         n = X.shape[0]
         order = rng.permutation(n)
-        losses, regs = [], []
-        t0 = time.perf_counter()
+        losses, regs, energies = [], [], []
+        n_seen = 0
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if len(idx) < 2:
                 continue
-            x = X[self._xp.asarray(idx)]
+            x = take(X, idx)
             ctx, tw = self._masks(len(idx), rng)
             zero_grad(self.encoder_)
             zero_grad(self.predictor_)
-            loss, reg, _ = self._loss(x, ctx, tw, learn=True, rng=rng)
+            loss, reg, per_sample = self._loss(x, ctx, tw, learn=True, rng=rng)
             if not (math.isfinite(loss) and math.isfinite(reg)):
-                from ..exceptions import DivergenceError
-
-                raise DivergenceError(f"IJEPA.fit: the loss became {loss} at step {self.step_}; "
-                                      f"lower lr (now {self.lr}).")
-            if self.step_ < self.total_steps_:
-                lr = warmup_cosine(self.step_, self.total_steps_, base=self.lr,
-                                   warmup=int(self.warmup * self.total_steps_), final=0.0)
-            else:  # partial_fit beyond the schedule: constant rate
-                lr = self.lr
-            self.optimizer_.step(lr)
+                raise DivergenceError(
+                    f"IJEPA.lr={self.lr:g}: training diverged in epoch {epoch + 1} of "
+                    f"{n_epochs} (the loss became {loss}, the regulariser {reg}, at step "
+                    f"{self.step_}); use a smaller lr, e.g. lr={self.lr / 10:g}.")
+            self.optimizer_.step(self._lr_now())
             if self.uses_ema:
                 self._ema_update(self._momentum())
             self.step_ += 1
             losses.append(loss)
             regs.append(reg)
-        h = self.history_
-        h["loss"].append(float(np.mean(losses)))
-        h["reg"].append(float(np.mean(regs)))
-        h["ema"].append(self._momentum() if self.uses_ema else 0.0)
-        h["wall_time_s"].append(time.perf_counter() - t0)
+            energies.append(per_sample.sum())
+            n_seen += len(idx)
+        # one device->host transfer per epoch for the per-sample energies
+        energy = float(sum(to_numpy(e) for e in energies)) / max(n_seen, 1)
+        return {"energy": energy, "loss": float(np.mean(losses)), "reg": float(np.mean(regs)),
+                "ema": self._momentum() if self.uses_ema else 0.0}
 
     # -- protocol ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> IJEPA:
-        """Train from scratch for ``epochs`` passes over ``X`` (n, H·W); ``y`` is ignored."""
-        self._validate()
-        self._forget()
-        with self._all_or_nothing():
-            X = self._check_X(X, "fit")
-            self.rng_ = check_random_state(self.random_state, owner="IJEPA")
-            self._build(self.rng_)
-            self.optimizer_ = AdamW([self.encoder_, self.predictor_], lr=self.lr,
-                                    weight_decay=self.weight_decay)
-            self.step_ = 0
-            per_epoch = sum(1 for s in range(0, X.shape[0], self.batch_size)
-                            if min(self.batch_size, X.shape[0] - s) >= 2)
-            self.total_steps_ = max(per_epoch * self.epochs, 1)
-            self.history_ = {"loss": [], "reg": [], "ema": [], "wall_time_s": []}
-            self.n_features_in_ = self.hw_[0] * self.hw_[1]
-            it = range(self.epochs)
-            if self.verbose:
-                from tqdm.auto import tqdm
+        """Train from scratch for ``epochs`` passes over ``X`` (n, H·W); ``y`` is ignored.
 
-                it = tqdm(it, desc="IJEPA")
-            with blas_threads():
-                for _ in it:
-                    self._epoch(X)
-        return self
+        The learning-rate schedule (warm-up, cosine decay) and the EMA momentum
+        schedule span ``epochs`` passes. ``backend="auto"`` is resolved from
+        ``X`` (a cupy array trains on the GPU). If training fails (bad input,
+        divergence) the model is left unfitted.
+        """
+        return super().fit(X, y)
 
     def partial_fit(self, X: Any, y: Any = None) -> IJEPA:
-        """One more pass over ``X`` at the constant learning rate ``lr``.
+        """One pass over ``X``, the next pass of the ``epochs``-pass schedule.
 
-        The EMA momentum stays at its end value (1 by default: the target
-        encoder is then frozen).
+        The first call initialises the model and its schedule (warm-up, cosine
+        decay of the rate, EMA momentum from ``ema[0]`` to ``ema[1]``) over
+        ``epochs`` passes; each call makes one of them, so ``epochs`` calls
+        train exactly as ``fit``. Calls beyond the schedule (or after ``load``)
+        train at the constant rate ``lr`` with the momentum at its end value
+        (1 by default: the target encoder is then frozen).
         """
-        if not self._is_fitted():
-            return self._first_partial(X)
-        with self._all_or_nothing(), blas_threads():
-            self._epoch(self._check_X(X, "partial_fit"))
-        return self
+        return super().partial_fit(X, y)
 
-    def _first_partial(self, X: Any) -> IJEPA:
-        epochs = self.epochs
-        self.epochs = 1
-        try:
-            self.fit(X)
-        finally:
-            self.epochs = epochs
-        return self
+    def _init_fit(self, X: Any, y: Any = None) -> Any:
+        self._validate()
+        self._setup_runtime(X)
+        X = self._check_X(X, "fit")
+        self._rng = check_random_state(self.random_state, owner="IJEPA")
+        self._build(self._rng)
+        self.optimizer_ = AdamW([self.encoder_, self.predictor_], lr=self.lr,
+                                weight_decay=self.weight_decay)
+        self.step_ = 0
+        per_epoch = sum(1 for s in range(0, X.shape[0], self.batch_size)
+                        if min(self.batch_size, X.shape[0] - s) >= 2)
+        self.total_steps_ = max(per_epoch * self.epochs, 1)
+        self.n_features_in_ = self.hw_[0] * self.hw_[1]
+        return X
+
+    def _fit_data(self, X: Any, y: Any = None) -> Any:
+        return self._check_X(X, "partial_fit")
 
     def infer(self, X: Any, *, pool: str = "flatten", batch_size: int = 256) -> Any:
         """Representations of full images under the target encoder.
@@ -601,11 +608,22 @@ class IJEPA(Model):
         return self._xp.concatenate(out)
 
     def energy(self, X: Any, *, random_state: Any = 0) -> Any:
-        """Per-sample prediction loss under masks drawn from ``random_state`` (n,)."""
+        """Per-sample masked-prediction loss, shape (n,), on ``X``'s device.
+
+        Each image gets its own multi-block masks, drawn from ``random_state``
+        (fixed by default, so the energy is a deterministic function of the
+        model and ``X``); the value is the weighted squared error of the
+        predicted target patches per predicted dimension (:attr:`ENERGY_UNIT`).
+        """
         self._check_fitted("energy")
         x = self._check_X(X, "energy")
         ctx, tw = self._masks(x.shape[0], check_random_state(random_state))
         return self._loss(x, ctx, tw, learn=False)[2]
+
+    def score(self, X: Any, y: Any = None, *, random_state: Any = 0) -> float:
+        """Minus the mean :meth:`energy` (larger is better); ``y`` is ignored."""
+        self._check_fitted("score")
+        return -float(to_numpy(self.energy(X, random_state=random_state)).mean())
 
     # -- persistence ------------------------------------------------------------------------
     def _modules(self) -> dict[str, Layer]:
@@ -620,16 +638,18 @@ class IJEPA(Model):
 
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
         self._validate()
-        self._build(np.random.default_rng(0))
+        self._build(np.random.default_rng(0), backend="numpy")
         return {k: v.shape for k, v in self._state().items()}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._validate()
+        self._setup_runtime()  # no data at load: "auto" resolves as for host arrays
+        self._build(np.random.default_rng(0))
         for m, mod in self._modules().items():
             for name, layer, key in named_params(mod):
                 layer.params[key][...] = self._xp.asarray(state[f"{m}/{name}"])
         self.n_features_in_ = self.hw_[0] * self.hw_[1]
-        self.rng_ = check_random_state(self.random_state)
+        self._rng = check_random_state(self.random_state)
         self.optimizer_ = AdamW([self.encoder_, self.predictor_], lr=self.lr,
                                 weight_decay=self.weight_decay)
         self.step_, self.total_steps_ = 0, 0
-

@@ -29,12 +29,11 @@ projector; an MLP predictor instead of a transformer.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, get_namespace, resolve_backend, to_numpy
+from ..backend import blas_threads, take, to_numpy
 from ..base import Model
 from ..exceptions import DivergenceError, ValidationError
 from ..nn import (
@@ -50,6 +49,7 @@ from ..nn import (
     warmup_cosine,
     zero_grad,
 )
+from ..planning import CEM, state_cost
 from ..validation import (
     check_array,
     check_dtype,
@@ -63,28 +63,37 @@ __all__ = ["LatentWorldModel", "PixelWorldModel"]
 
 
 class _TransitionModel(Model):
-    """Shared training loop over (o_t, a_t, o_{t+1}) transitions."""
+    """Shared training loop over (o_t, a_t, o_{t+1}) transitions of trajectories.
+
+    The samples of a world model are *trajectories*: ``fit(obs, actions)``
+    takes ``obs`` (n_traj, T+1, H·W) and ``actions`` (n_traj, T, d_a), and
+    :meth:`energy` gives one value per trajectory.
+    """
 
     _LEARNED = ("nets_", "history_", "n_features_in_", "optimizer_", "step_", "total_steps_",
-                "rng_", "action_dim_")
-    _owner = "WorldModel"
+                "action_dim_")
+    ENERGY_UNIT = ("mean squared one-step prediction error per state dimension, averaged over "
+                   "the trajectory's transitions (squared latent units for LatentWorldModel, "
+                   "squared pixel units for PixelWorldModel)")
 
     def _validate_common(self) -> None:
-        o = self._owner
+        o = type(self).__name__
         self.hw_ = check_pair(self.image_shape, "image_shape", o)
         for name in ("epochs", "batch_size", "channels", "hidden", "action_dim"):
             check_int(getattr(self, name), name, o)
         check_param(self.lr, "lr", o, low=0.0)
         check_param(self.warmup, "warmup", o, low=0.0, high=1.0, low_inclusive=True)
         check_param(self.weight_decay, "weight_decay", o, low=0.0, low_inclusive=True)
+        check_param(self.verbose, "verbose", o, kind=(bool, np.bool_))
         self.dtype_ = check_dtype(self.dtype, owner=o)
-        self.backend_ = resolve_backend(self.backend, owner=o)
-        self._xp = get_namespace(self.backend_)
 
     def _check_data(self, obs: Any, actions: Any, method: str) -> tuple[Any, Any]:
-        o = f"{self._owner}.{method}"
+        o = f"{type(self).__name__}.{method}"
         P = self.hw_[0] * self.hw_[1]
         obs = check_array(obs, "obs", o, ndim=3, dtype=self.dtype_, xp=self._xp)
+        if actions is None:
+            raise ValidationError(f"{o}: actions are required (n_traj, T, action_dim) beside "
+                                  "obs (n_traj, T+1, H*W).")
         actions = check_array(actions, "actions", o, ndim=3, dtype=self.dtype_, xp=self._xp)
         if obs.shape[2] != P:
             raise ValidationError(f"{o}: obs must be (n_traj, T+1, {P}) flattened "
@@ -100,73 +109,80 @@ class _TransitionModel(Model):
     def _images(self, X: Any) -> Any:
         return X.reshape(-1, 1, *self.hw_)
 
-    def fit(self, obs: Any, actions: Any) -> _TransitionModel:
-        """Train on trajectories: ``obs`` (n_traj, T+1, H·W), ``actions`` (n_traj, T, d_a)."""
+    def fit(self, obs: Any, actions: Any = None) -> _TransitionModel:
+        """Train from scratch on trajectories for ``epochs`` passes.
+
+        Parameters
+        ----------
+        obs : array (n_traj, T+1, H·W)
+            Observed images, flattened row-major.
+        actions : array (n_traj, T, action_dim)
+            The action taken between consecutive observations.
+
+        ``backend="auto"`` is resolved from ``obs`` (cupy arrays train on the
+        GPU). The learning-rate schedule (warm-up, cosine decay) spans
+        ``epochs`` passes. If training fails the model is left unfitted.
+        """
+        return super().fit(obs, actions)
+
+    def partial_fit(self, obs: Any, actions: Any = None) -> _TransitionModel:
+        """One pass over the transitions: the next pass of the ``epochs``-pass schedule.
+
+        The first call initialises the model and a warm-up + cosine schedule
+        over ``epochs`` passes; each call makes one of them (``epochs`` calls
+        train exactly as ``fit``). Calls beyond the schedule, or after
+        ``load``, train at the constant rate ``lr``.
+        """
+        return super().partial_fit(obs, actions)
+
+    def _init_fit(self, obs: Any, actions: Any = None) -> tuple[Any, Any]:
         self._validate()
-        self._forget()
-        with self._all_or_nothing(), blas_threads():
-            obs, actions = self._check_data(obs, actions, "fit")
-            self.rng_ = check_random_state(self.random_state, owner=self._owner)
-            self.action_dim_ = self.action_dim
-            self.nets_ = self._build(self.rng_)
-            self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
-                                    weight_decay=self.weight_decay)
-            n = obs.shape[0] * (obs.shape[1] - getattr(self, "rollout_steps", 1))
-            self.step_ = 0
-            self.total_steps_ = max(self.epochs * math.ceil(n / self.batch_size), 1)
-            self.history_ = {"loss": [], "reg": [], "wall_time_s": []}
-            self.n_features_in_ = obs.shape[2]
-            it = range(self.epochs)
-            if self.verbose:
-                from tqdm.auto import tqdm
+        self._setup_runtime(obs)
+        obs, actions = self._check_data(obs, actions, "fit")
+        self._rng = check_random_state(self.random_state, owner=type(self).__name__)
+        self.action_dim_ = self.action_dim
+        self.nets_ = self._build(self._rng)
+        self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
+                                weight_decay=self.weight_decay)
+        n = obs.shape[0] * (obs.shape[1] - getattr(self, "rollout_steps", 1))
+        self.step_ = 0
+        self.total_steps_ = max(self.epochs * math.ceil(n / self.batch_size), 1)
+        self.n_features_in_ = obs.shape[2]
+        return obs, actions
 
-                it = tqdm(it, desc=self._owner)
-            for _ in it:
-                self._epoch(obs, actions)
-        return self
-
-    def partial_fit(self, obs: Any, actions: Any) -> _TransitionModel:
-        """One more pass over the transitions, at the constant learning rate ``lr``."""
-        if not self._is_fitted():
-            epochs = self.epochs
-            self.epochs = 1
-            try:
-                return self.fit(obs, actions)
-            finally:
-                self.epochs = epochs
-        with self._all_or_nothing(), blas_threads():
-            obs, actions = self._check_data(obs, actions, "partial_fit")
-            self._epoch(obs, actions)
-        return self
+    def _fit_data(self, obs: Any, actions: Any = None) -> tuple[Any, Any]:
+        return self._check_data(obs, actions, "partial_fit")
 
     def _windows(self, obs: Any, actions: Any) -> tuple[Any, Any]:
         """All windows of K+1 frames and K actions (K = ``rollout_steps``, 1 by default)."""
         K = getattr(self, "rollout_steps", 1)
         T = actions.shape[1]
         if K > T:
-            raise ValidationError(f"{self._owner}.rollout_steps={K} exceeds the trajectory "
-                                  f"length T={T}.")
+            raise ValidationError(f"{type(self).__name__}.rollout_steps={K} exceeds the "
+                                  f"trajectory length T={T}.")
         xp = self._xp
         O = xp.concatenate([obs[:, t:t + K + 1] for t in range(T - K + 1)])
         A = xp.concatenate([actions[:, t:t + K] for t in range(T - K + 1)])
         return O, A
 
-    def _epoch(self, obs: Any, actions: Any) -> None:
-        O, A = self._windows(obs, actions)
+    def _epoch(self, data: tuple[Any, Any], epoch: int, n_epochs: int) -> dict[str, float]:
+        O, A = self._windows(*data)
         n = O.shape[0]
-        t0 = time.perf_counter()
-        order = self.rng_.permutation(n)
+        order = self._rng.permutation(n)
         losses, regs = [], []
+        weighted, n_seen = 0.0, 0
         for s in range(0, n, self.batch_size):
-            idx = self._xp.asarray(order[s:s + self.batch_size])
+            idx = order[s:s + self.batch_size]
             if len(idx) < 2:
                 continue
             for net in self.nets_.values():
                 zero_grad(net)
-            loss, reg = self._step_loss(O[idx], A[idx], learn=True)
+            loss, reg = self._step_loss(take(O, idx), take(A, idx), learn=True)
             if not (math.isfinite(loss) and math.isfinite(reg)):
-                raise DivergenceError(f"{self._owner}.fit: loss {loss} at step "
-                                      f"{self.step_}; lower lr (now {self.lr}).")
+                raise DivergenceError(
+                    f"{type(self).__name__}.lr={self.lr:g}: training diverged in epoch "
+                    f"{epoch + 1} of {n_epochs} (the loss became {loss}, the regulariser "
+                    f"{reg}, at step {self.step_}); use a smaller lr, e.g. lr={self.lr / 10:g}.")
             lr = (warmup_cosine(self.step_, self.total_steps_, base=self.lr,
                                 warmup=int(self.warmup * self.total_steps_))
                   if self.step_ < self.total_steps_ else self.lr)
@@ -174,20 +190,118 @@ class _TransitionModel(Model):
             self.step_ += 1
             losses.append(loss)
             regs.append(reg)
-        self.history_["loss"].append(float(np.mean(losses)))
-        self.history_["reg"].append(float(np.mean(regs)))
-        self.history_["wall_time_s"].append(time.perf_counter() - t0)
+            weighted += loss * len(idx)
+            n_seen += len(idx)
+        # energy: the window-weighted mean prediction error of the pass (with
+        # rollout_steps=1, the mean per-trajectory one-step error while training)
+        return {"energy": weighted / max(n_seen, 1), "loss": float(np.mean(losses)),
+                "reg": float(np.mean(regs))}
+
+    def _check_frames(self, obs: Any, method: str) -> Any:
+        """Images (n, H·W) or trajectories (n, T, H·W) as frames (m, H·W) on the model's device."""
+        o = f"{type(self).__name__}.{method}"
+        P = self.hw_[0] * self.hw_[1]
+        nd = getattr(obs, "ndim", None)
+        if nd is None:
+            nd = np.ndim(obs)
+        if nd not in (2, 3):
+            raise ValidationError(f"{o}: obs must be images (n, {P}) or trajectories "
+                                  f"(n_traj, T, {P}), got {nd} dimensions.")
+        obs = check_array(obs, "obs", o, ndim=nd, dtype=self.dtype_, xp=self._xp)
+        if obs.shape[-1] != P:
+            raise ValidationError(f"{o}: obs must have {P} = {self.hw_[0]}x{self.hw_[1]} pixels "
+                                  f"on its last axis, got shape {tuple(obs.shape)}.")
+        return obs
+
+    def infer(self, obs: Any, *, batch_size: int = 512) -> Any:
+        """Encode observations into the model's state.
+
+        Parameters
+        ----------
+        obs : array (n, H·W) or (n_traj, T, H·W)
+            Images, or trajectories of images, on the model's device.
+        batch_size : int
+            Images encoded per network call.
+
+        Returns
+        -------
+        array (n, d) or (n_traj, T, d)
+            The states (latents for :class:`LatentWorldModel`, the images
+            themselves for :class:`PixelWorldModel`), leading axes kept.
+        """
+        self._check_fitted("infer")
+        obs = self._check_frames(obs, "infer")
+        lead = obs.shape[:-1]
+        flat = obs.reshape(-1, obs.shape[-1])
+        with blas_threads():
+            Z = self._encode(flat, batch_size)
+        return Z.reshape(*lead, Z.shape[-1])
+
+    def encode(self, obs: Any, batch_size: int = 512) -> Any:
+        """Alias of :meth:`infer` (the states of observations)."""
+        return self.infer(obs, batch_size=batch_size)
+
+    def _encode(self, X: Any, batch_size: int) -> Any:
+        return X
 
     def energy(self, obs: Any, actions: Any) -> Any:
-        """Per-trajectory mean one-step prediction error (latent or pixel), shape (n_traj,)."""
+        """Per-trajectory mean one-step prediction error, shape (n_traj,), on the data's device.
+
+        For each transition the squared error of the predicted next state
+        (latent, or image) against the encoding of the observed next frame,
+        averaged over the state's dimensions, then over the trajectory's ``T``
+        transitions (:attr:`ENERGY_UNIT`): the samples of a world model are
+        trajectories.
+        """
         self._check_fitted("energy")
         obs, actions = self._check_data(obs, actions, "energy")
         n, T = actions.shape[:2]
         with blas_threads():
-            z0 = self.encode(obs[:, :-1].reshape(n * T, -1))
-            z1 = self.encode(obs[:, 1:].reshape(n * T, -1))
+            z0 = self._encode(obs[:, :-1].reshape(n * T, -1), 512)
+            z1 = self._encode(obs[:, 1:].reshape(n * T, -1), 512)
             zp = self.predict(z0, actions.reshape(n * T, -1))
         return ((zp - z1) ** 2).mean(axis=1).reshape(n, T).mean(axis=1)
+
+    def score(self, obs: Any, actions: Any) -> float:
+        """Minus the mean :meth:`energy` over trajectories (larger is better)."""
+        self._check_fitted("score")
+        return -float(to_numpy(self.energy(obs, actions)).mean())
+
+    def plan(self, obs: Any, goal: Any, *, planner: CEM | None = None, form: str = "sum",
+             init_mean: Any = None) -> tuple[np.ndarray, float]:
+        """Plan actions from observation ``obs`` to goal observation ``goal`` by CEM.
+
+        Delegates to :meth:`predcode.planning.CEM.plan` with the cost
+        :func:`predcode.planning.state_cost` (squared distance of the predicted
+        states to the goal's state along the model's rollouts, reduced over the
+        horizon by ``form``, see :func:`~predcode.planning.horizon_cost`).
+
+        Parameters
+        ----------
+        obs, goal : array (H·W,) or (1, H·W)
+            Current and goal images on the model's device.
+        planner : CEM, optional
+            The planner (default ``CEM(action_dim=action_dim)``, seeded by
+            ``random_state``).
+        form : {"sum", "final", "min"}
+        init_mean : array (horizon, action_dim), optional
+            Warm start of the planner's mean.
+
+        Returns
+        -------
+        actions : ndarray (horizon, action_dim)
+            The planned mean action sequence (host).
+        cost : float
+            Cost of the best sampled sequence.
+        """
+        self._check_fitted("plan")
+        if planner is None:
+            planner = CEM(action_dim=self.action_dim, random_state=self.random_state)
+        z0 = self.infer(self._xp.reshape(obs, (1, -1)) if hasattr(obs, "ndim")
+                        else np.reshape(obs, (1, -1)))
+        zg = self.infer(self._xp.reshape(goal, (1, -1)) if hasattr(goal, "ndim")
+                        else np.reshape(goal, (1, -1)))
+        return planner.plan(state_cost(self, z0, zg, form), init_mean=init_mean)
 
     def rollout(self, z0: Any, actions: Any) -> Any:
         """Predicted states (S, H, dim) from states ``z0`` (S, dim) under ``actions`` (S, H, d_a).
@@ -218,18 +332,20 @@ class _TransitionModel(Model):
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
         self._validate()
         self.action_dim_ = self.action_dim
-        nets = self._build(np.random.default_rng(0))
+        nets = self._build(np.random.default_rng(0), backend="numpy")
         return {f"{m}/{name}": layer.params[key].shape
                 for m, net in nets.items() for name, layer, key in named_params(net)}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._validate()
+        self._setup_runtime()  # no data at load: "auto" resolves as for host arrays
         self.action_dim_ = self.action_dim
         self.nets_ = self._build(np.random.default_rng(0))
         for m, net in self.nets_.items():
             for name, layer, key in named_params(net):
                 layer.params[key][...] = self._xp.asarray(state[f"{m}/{name}"])
         self.n_features_in_ = self.hw_[0] * self.hw_[1]
-        self.rng_ = check_random_state(self.random_state)
+        self._rng = check_random_state(self.random_state)
         self.optimizer_ = AdamW(list(self.nets_.values()), lr=self.lr,
                                 weight_decay=self.weight_decay)
         self.step_, self.total_steps_ = 0, 0
@@ -265,10 +381,18 @@ class LatentWorldModel(_TransitionModel):
     nets_ : dict
         ``"encoder"`` and ``"predictor"`` networks.
     history_ : dict of list
-        Per epoch: ``"loss"`` (next-latent MSE), ``"reg"`` (SIGReg), ``"wall_time_s"``.
-    """
+        Per epoch: ``"energy"`` (window-weighted mean prediction error of the
+        pass), ``"loss"`` (mean batch next-latent MSE), ``"reg"`` (SIGReg),
+        ``"wall_time_s"``.
 
-    _owner = "LatentWorldModel"
+    Notes
+    -----
+    The protocol: ``fit(obs, actions)``; ``infer(obs)`` (alias ``encode``) the
+    latents :math:`z = f_\theta(o)`; ``predict(z, a)`` the next latents;
+    ``rollout(z0, A)`` whole action sequences; ``plan(obs, goal)`` a CEM plan
+    (:mod:`predcode.planning`); ``energy(obs, actions)`` one value per
+    trajectory (:attr:`ENERGY_UNIT`). ``backend="auto"`` resolves from ``obs``.
+    """
 
     def __init__(self, image_shape=(16, 16), *, latent_dim: int = 16, channels: int = 16,
                  hidden: int = 128, action_dim: int = 2, sigreg_weight: float = 0.1,
@@ -296,23 +420,25 @@ class LatentWorldModel(_TransitionModel):
 
     def _validate(self) -> None:
         self._validate_common()
-        o = self._owner
+        o = "LatentWorldModel"
         check_int(self.latent_dim, "latent_dim", o)
         check_int(self.sigreg_directions, "sigreg_directions", o)
         check_int(self.rollout_steps, "rollout_steps", o)
         check_param(self.sigreg_weight, "sigreg_weight", o, low=0.0, low_inclusive=True)
 
-    def _build(self, rng: np.random.Generator) -> dict[str, Layer]:
-        kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
+    def _build(self, rng: np.random.Generator, backend: str | None = None
+               ) -> dict[str, Layer]:
+        b = self.backend_ if backend is None else backend
+        kw = {"backend": b, "rng": rng, "dtype": self.dtype_}
         C, d, h = self.channels, self.latent_dim, self.hidden
         c1 = Conv2d(1, C, 3, stride=2, padding=1, **kw)
         h1, w1 = c1.out_shape(*self.hw_)
         c2 = Conv2d(C, C, 3, stride=2, padding=1, **kw)
         h2, w2 = c2.out_shape(h1, w1)
-        enc = Sequential(c1, GELU(backend=self.backend_), c2, GELU(backend=self.backend_),
+        enc = Sequential(c1, GELU(backend=b), c2, GELU(backend=b),
                          Flatten(), Linear(C * h2 * w2, d, **kw))
-        pred = Sequential(Linear(d + self.action_dim_, h, **kw), GELU(backend=self.backend_),
-                          Linear(h, h, **kw), GELU(backend=self.backend_), Linear(h, d, **kw))
+        pred = Sequential(Linear(d + self.action_dim_, h, **kw), GELU(backend=b),
+                          Linear(h, h, **kw), GELU(backend=b), Linear(h, d, **kw))
         return {"encoder": enc, "predictor": pred}
 
     def _step_loss(self, O: Any, A: Any, learn: bool) -> tuple[float, float]:
@@ -350,22 +476,16 @@ class LatentWorldModel(_TransitionModel):
         reg = 0.0
         if self.sigreg_weight > 0:
             reg, gs = sigreg(Z.reshape(B * K1, d), n_directions=self.sigreg_directions,
-                             random_state=self.rng_, backend=self.backend_)
+                             random_state=self._rng, backend=self.backend_)
             gZ = gZ + self.sigreg_weight * gs
         enc.backward(gZ)
         return loss, reg
 
-    def encode(self, X: Any, batch_size: int = 512) -> Any:
-        """Latents (n, d) of images ``X`` (n, H·W)."""
-        self._check_fitted("encode")
-        X = check_array(X, "X", "LatentWorldModel.encode",
-                        shape=(None, self.hw_[0] * self.hw_[1]), dtype=self.dtype_, xp=self._xp)
-        with blas_threads():
-            out = [self.nets_["encoder"].forward(self._images(X[s:s + batch_size]))
-                   for s in range(0, X.shape[0], batch_size)]
-        return self._xp.concatenate(out)
-
-    infer = encode
+    def _encode(self, X: Any, batch_size: int) -> Any:
+        """Latents (n, d) of validated images ``X`` (n, H·W)."""
+        enc = self.nets_["encoder"]
+        return self._xp.concatenate([enc.forward(self._images(X[s:s + batch_size]))
+                                     for s in range(0, X.shape[0], batch_size)])
 
     def _fused_rollout(self, z0: Any, actions: Any) -> Any:
         from ..kernels import get_kernel
@@ -377,6 +497,7 @@ class LatentWorldModel(_TransitionModel):
 
     def predict(self, z: Any, a: Any) -> Any:
         """Next latents :math:`z + g_\\phi(z, a)` for latents (n, d) and actions (n, d_a)."""
+        self._check_fitted("predict")
         return z + self.nets_["predictor"].forward(self._xp.concatenate(
             [z, self._xp.asarray(a, dtype=z.dtype)], axis=1))
 
@@ -386,9 +507,12 @@ class PixelWorldModel(_TransitionModel):
 
     Parameters as for :class:`LatentWorldModel` (``channels`` is the CNN width;
     ``hidden`` is unused and kept for a shared signature).
-    """
 
-    _owner = "PixelWorldModel"
+    Its state is the image itself: ``infer(obs)`` (alias ``encode``) returns the
+    validated images, ``predict(o, a)`` the next images, ``energy`` the
+    per-trajectory mean next-image squared error per pixel. History keys:
+    ``"energy"``, ``"loss"``, ``"reg"`` (always 0), ``"wall_time_s"``.
+    """
 
     def __init__(self, image_shape=(16, 16), *, channels: int = 16, hidden: int = 1,
                  action_dim: int = 2, epochs: int = 20, batch_size: int = 128,
@@ -412,12 +536,14 @@ class PixelWorldModel(_TransitionModel):
     def _validate(self) -> None:
         self._validate_common()
 
-    def _build(self, rng: np.random.Generator) -> dict[str, Layer]:
-        kw = {"backend": self.backend_, "rng": rng, "dtype": self.dtype_}
+    def _build(self, rng: np.random.Generator, backend: str | None = None
+               ) -> dict[str, Layer]:
+        b = self.backend_ if backend is None else backend
+        kw = {"backend": b, "rng": rng, "dtype": self.dtype_}
         C = self.channels
         net = Sequential(Conv2d(1 + self.action_dim_, C, 3, padding=1, **kw),
-                         GELU(backend=self.backend_), Conv2d(C, C, 3, padding=1, **kw),
-                         GELU(backend=self.backend_), Conv2d(C, 1, 3, padding=1, **kw))
+                         GELU(backend=b), Conv2d(C, C, 3, padding=1, **kw),
+                         GELU(backend=b), Conv2d(C, 1, 3, padding=1, **kw))
         return {"predictor": net}
 
     def _input(self, o: Any, a: Any) -> Any:
@@ -436,15 +562,6 @@ class PixelWorldModel(_TransitionModel):
         net.backward(((2.0 / diff.size) * diff).reshape(-1, 1, *self.hw_))
         return loss, 0.0
 
-    def encode(self, X: Any) -> Any:
-        """The identity: this model's state is the image itself, (n, H·W)."""
-        self._check_fitted("encode")
-        return check_array(X, "X", "PixelWorldModel.encode",
-                           shape=(None, self.hw_[0] * self.hw_[1]), dtype=self.dtype_,
-                           xp=self._xp)
-
-    infer = encode
-
     def predict(self, o: Any, a: Any) -> Any:
         """Next images (n, H·W) from images (n, H·W) and actions (n, d_a).
 
@@ -455,6 +572,7 @@ class PixelWorldModel(_TransitionModel):
         and is about twice as fast in planning, where it is called for every
         sample and step.
         """
+        self._check_fitted("predict")
         xp = self._xp
         n = o.shape[0]
         x = xp.concatenate([o.reshape(n, *self.hw_, 1), xp.broadcast_to(

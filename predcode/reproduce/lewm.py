@@ -41,126 +41,28 @@ from ..envs import TwoRooms, generate_trajectories
 from ..machine import machine_info
 from ..metrics.representations import effective_rank, linear_probe
 from ..models.world_model import LatentWorldModel, PixelWorldModel
-from ..planning import CEM, horizon_cost, run_episode
+from ..planning import (
+    TWO_ROOMS_CEM,
+    TWO_ROOMS_COST_FORM,
+    evaluate_planner,
+    latent_cost,
+    pixel_cost,
+    true_cost,
+)
 from ._report import claim, write_report
 
-__all__ = ["run", "latent_cost", "pixel_cost", "true_cost", "oracle_latent_cost",
-           "evaluate_planner"]
+__all__ = ["run", "CEM_SETTINGS", "COST_FORM", "ROLLOUT_STEPS"]
 
-#: CEM settings shared by every planner of the reproduction. Horizon 20 (was 8): with a
-#: closest-approach cost the planner must see the goal within the horizon, and a path
-#: through the door is up to ~20 steps of 0.08 (screening in ``docs/world_models.rst``).
-CEM_SETTINGS = {"horizon": 20, "samples": 128, "iterations": 3, "elites": 16}
-#: How the per-step costs are reduced over the horizon (:func:`~predcode.planning.horizon_cost`):
-#: ``"min"``, the closest approach to the goal (the sum reached the other room less often).
-COST_FORM = "min"
+#: CEM settings shared by every planner of the reproduction
+#: (:data:`predcode.planning.TWO_ROOMS_CEM`).
+CEM_SETTINGS = TWO_ROOMS_CEM
+#: Reduction of the per-step costs over the horizon
+#: (:data:`predcode.planning.TWO_ROOMS_COST_FORM`).
+COST_FORM = TWO_ROOMS_COST_FORM
 #: The latent model is trained on 8-step rollouts (one-step teacher forcing reached the
 #: other room in 8 % of episodes, 8-step rollouts 27 % at horizon 8; 16-step rollouts
 #: 3 % at horizon 20, in screening).
 ROLLOUT_STEPS = 8
-
-
-def latent_cost(model: Any, env: TwoRooms, goal: np.ndarray, form: str = "sum"):
-    r"""``make_cost(state)`` for CEM through a latent (or pixel) model's rollouts.
-
-    Per-step cost :math:`d_h = \lVert \hat z_h - f(o_\text{goal})\rVert^2`, reduced over
-    the horizon by :func:`~predcode.planning.horizon_cost` (``form``).
-    """
-    dt, xp = model.dtype_, model._xp
-    zg = model.encode(xp.asarray(env.render(goal[None]).astype(dt)))
-
-    def make(state: np.ndarray):
-        z0 = model.encode(xp.asarray(env.render(state[None]).astype(dt)))
-
-        def cost(A: np.ndarray) -> np.ndarray:
-            Z = model.rollout(model._xp.repeat(z0, A.shape[0], axis=0),
-                              model._xp.asarray(A.astype(dt)))
-            return to_numpy(horizon_cost(((Z - zg[:, None, :]) ** 2).sum(axis=2), form))
-
-        return cost
-
-    return make
-
-
-pixel_cost = latent_cost  # the pixel model's "latent" is the image itself
-
-
-def _true_positions(env: TwoRooms, state: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """Positions (S, H, 2) of the true dynamics from ``state`` under actions (S, H, 2)."""
-    p = np.broadcast_to(state, (A.shape[0], 2)).copy()
-    out = np.empty(A.shape[:2] + (2,))
-    for h in range(A.shape[1]):
-        p = env.step(p, A[:, h])
-        out[:, h] = p
-    return out
-
-
-def true_cost(env: TwoRooms, goal: np.ndarray, form: str = "sum"):
-    """``make_cost(state)`` with the true dynamics and the squared position distance."""
-    def make(state: np.ndarray):
-        def cost(A: np.ndarray) -> np.ndarray:
-            P = _true_positions(env, state, A)
-            return horizon_cost(((P - goal) ** 2).sum(axis=2), form)
-        return cost
-    return make
-
-
-def oracle_latent_cost(model: Any, env: TwoRooms, goal: np.ndarray, form: str = "sum"):
-    r"""True dynamics, latent cost (a diagnostic).
-
-    :math:`d_h = \lVert f(\text{render}(p_h)) - f(o_\text{goal})\rVert^2` along the
-    true rollout :math:`p_h`, reduced by :func:`~predcode.planning.horizon_cost`.
-
-    It separates the latent *geometry* (is the distance to the
-    goal's encoding a usable cost?) from the *predictor* (are its rollouts right?).
-    """
-    dt, xp = model.dtype_, model._xp
-    zg = to_numpy(model.encode(xp.asarray(env.render(goal[None]).astype(dt))))
-
-    def make(state: np.ndarray):
-        def cost(A: np.ndarray) -> np.ndarray:
-            P = _true_positions(env, state, A)
-            Z = to_numpy(model.encode(xp.asarray(env.render(P.reshape(-1, 2)).astype(dt))))
-            d = ((Z - zg) ** 2).sum(axis=1).reshape(A.shape[:2])
-            return horizon_cost(d, form)
-        return cost
-    return make
-
-
-def evaluate_planner(cost_factory, env: TwoRooms, episodes: int, *, max_steps: int = 40,
-                     tol: float = 0.1, random_state: int = 0,
-                     cem: dict[str, Any] | None = None, desc: str | None = None
-                     ) -> dict[str, Any]:
-    """Success rates (same room / other room) and decision times over ``episodes``.
-
-    Episodes alternate same room / other room; ``desc`` shows a progress bar
-    over the episodes with that label (``None``: no bar).
-    """
-    rng = np.random.default_rng(random_state)
-    cem = {**CEM_SETTINGS, **(cem or {})}
-    out: dict[str, list] = {"same": [], "cross": []}
-    times: list[float] = []
-    dist: list[float] = []
-    it = range(episodes)
-    if desc is not None:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc=desc)
-    for ep in it:
-        kind = "same" if ep % 2 == 0 else "cross"
-        s = env.sample_free(1, rng, room=0)[0]
-        g = env.sample_free(1, rng, room=0 if kind == "same" else 1)[0]
-        r = run_episode(CEM(random_state=ep, **cem), cost_factory(g), env.step, s, g,
-                        max_steps=max_steps, tol=tol)
-        out[kind].append(bool(r["success"]))
-        times += r["decision_times_s"]
-        dist.append(r["final_distance"])
-    allw = out["same"] + out["cross"]
-    return {"episodes": episodes, "success": float(np.mean(allw)),
-            "success_same_room": float(np.mean(out["same"])) if out["same"] else None,
-            "success_other_room": float(np.mean(out["cross"])) if out["cross"] else None,
-            "median_decision_s": float(np.median(times)) if times else 0.0,
-            "decisions": len(times), "mean_final_distance": float(np.mean(dist))}
 
 
 def _plot(rep: dict[str, Any], path: Path) -> None:
