@@ -68,6 +68,20 @@ def _unsupervised(rng, n=24, d=6):
 
 _COMMON = dict(batch_size=8, dtype="float64", random_state=3)
 
+
+def _pomdp(backend, **kw):
+    """A random 3-state, 2-action POMDP agent with T = 3 (Agent's contract case)."""
+    rng = np.random.default_rng(5)
+    A = rng.dirichlet(np.ones(3), size=3).T
+    B = rng.dirichlet(np.ones(3), size=(2, 3)).transpose(2, 1, 0)
+    return predcode.models.Agent(A, B, T=3, pD=np.ones(3), backend=backend,
+                                 **{"epochs": 2, "batch_size": 8, "random_state": 3, **kw})
+
+
+def _outcomes(rng, n=20, T=3, k=3):
+    O = rng.integers(0, k, size=(n, T))
+    return {"fit": (O,), "infer": (O,), "energy": (O,), "score": (O,)}
+
 #: name -> Case: a new family joins with one line here.
 CASES: dict[str, Case] = {
     "PCN": Case(lambda backend, **kw: predcode.PCN(
@@ -82,6 +96,7 @@ CASES: dict[str, Case] = {
     "MLP": Case(lambda backend, **kw: predcode.MLP(
         sizes=(6, 7, 3), backend=backend, **{**_COMMON, "epochs": 2, **kw}), _tabular,
         diverge=({"lr": 1e3, "epochs": 5}, "lr")),
+    "Agent": Case(_pomdp, _outcomes),
 }
 
 

@@ -1,6 +1,7 @@
 """Model families. Each module stays close to its paper's equations."""
 
 from .active_inference import GenerativeModel, make_model, run_trials
+from .agent import Agent
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .helmholtz import HelmholtzMachine
@@ -19,6 +20,7 @@ __all__ = [
     "Level",
     "generalized_filter",
     "extended_kalman_filter",
+    "Agent",
     "GenerativeModel",
     "make_model",
     "run_trials",
