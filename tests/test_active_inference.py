@@ -383,3 +383,106 @@ def test_float32_trials_match_float64():
     r32 = aif.run_trials(m, p, n_agents=16, backend="numba", dtype="float32", random_state=5)
     np.testing.assert_array_equal(r64["actions"], r32["actions"])
     np.testing.assert_allclose(r64["q_pi"], r32["q_pi"], atol=1e-4)
+
+
+# ----------------------------------------------------------------- the Agent (protocol model)
+def _agent_from(m, **kw):
+    return aif_agent(list(m.A), list(m.B), list(m.C), list(m.D), m.E, m.policies, m.T,
+                     backend="numpy", **kw)
+
+
+def aif_agent(*args, **kw):
+    from predcode.models import Agent
+
+    return Agent(*args, **kw)
+
+
+def test_agent_infer_equals_message_passing_and_bayes():
+    """Agent.infer/energy are marginal_message_passing + the policy average, exactly."""
+    m, p = tmaze()
+    agent = _agent_from(m, learn_A=False, random_state=0)
+    r = agent.run(p, 1, n_agents=6)
+    O, U = r["obs"][0], r["actions"][0]
+    agent.fit(O, U)
+    st = aif._batched(m, 6, np, np.float64)
+    qs = [np.full((6, m.n_policies, m.T, s), 1.0 / s) for s in m.n_states]
+    qs, Fpi = aif.marginal_message_passing(m, st, O, m.T - 1, qs)
+    mask = np.all(m.policies[None] == U[:, None], axis=(-1, -2))
+    v = np.where(mask, np.log(m.E + aif.LOG_FLOOR) - Fpi, -np.inf)
+    q = np.exp(v - v.max(1, keepdims=True))
+    q /= q.sum(1, keepdims=True)
+    X = np.concatenate([np.einsum("np,npts->nts", q, x) for x in qs], axis=-1)
+    np.testing.assert_array_equal(agent.infer(O, U), X)
+    F = -np.log(np.sum(np.exp(v), axis=1))
+    np.testing.assert_allclose(agent.energy(O, U), F, rtol=1e-12)
+    assert agent.score(O, U) == pytest.approx(-F.mean(), rel=1e-12)
+    # one step, one factor: Bayes' rule, as infer_states_fpi
+    A = np.array([[0.7, 0.1], [0.3, 0.9]])
+    D = np.array([0.6, 0.4])
+    m1 = aif.make_model([A], [np.eye(2)[:, :, None]], D=[D], T=1)
+    a1 = aif_agent([A], [np.eye(2)[:, :, None]], D=[D], T=1, n_iter=64, learn_A=False,
+                   backend="numpy").fit(np.array([[1], [0]]))
+    fpi = aif.infer_states_fpi(m1, np.array([[1], [0]]))[0]
+    np.testing.assert_allclose(a1.infer(np.array([[1], [0]]))[:, 0], fpi, atol=1e-6)
+    # and the free energy is then minus the log evidence
+    np.testing.assert_allclose(a1.energy(np.array([[1], [0]])),
+                               -np.log([(D * A[1]).sum(), (D * A[0]).sum()]), atol=1e-5)
+
+
+def test_agent_learning_accumulates_dirichlet_counts():
+    """fit adds lr * sum_n,t o (x) s_bar to pA and lr * sum_n s_bar_0 to pD, per pass."""
+    rng = np.random.default_rng(1)
+    A = rng.dirichlet(np.ones(3), size=2).T  # (3 outcomes, 2 states)
+    B = np.eye(2)[:, :, None]
+    pA = np.full((3, 2), 2.0)
+    O = rng.integers(0, 3, size=(7, 3))
+    agent = aif_agent([A], [B], T=3, pA=[pA], pD=[np.ones(2)], lr=0.5, backend="numpy")
+    agent.partial_fit(O)
+    # the posterior under the prior counts (a second agent that learns nothing)
+    ref = aif_agent([pA / pA.sum(0)], [B], T=3, learn_A=False, backend="numpy").fit(O)
+    s = ref.infer(O)  # (7, 3, 2)
+    onehot = np.eye(3)[O]  # (7, 3, 3)
+    np.testing.assert_allclose(agent.a_[0], pA + 0.5 * np.einsum("nto,nts->os", onehot, s),
+                               rtol=1e-12)
+    np.testing.assert_allclose(agent.d_[0], 1.0 + 0.5 * s[:, 0].sum(0), rtol=1e-12)
+    # batch_size=1 is trial-by-trial (SPM): each trial sees the counts of the previous ones
+    seq = aif_agent([A], [B], T=3, pA=[pA], lr=0.5, batch_size=1, backend="numpy").fit(O)
+    a = pA.copy()
+    for n in range(len(O)):
+        s_n = aif_agent([a / a.sum(0)], [B], T=3, learn_A=False, backend="numpy"
+                        ).fit(O[n:n + 1]).infer(O[n:n + 1])[0]
+        a = a + 0.5 * np.eye(3)[O[n]].T @ s_n
+    np.testing.assert_allclose(seq.a_[0], a, rtol=1e-10)
+    # learning lowers the free energy of the data it saw
+    more = aif_agent([A], [B], T=3, pA=[pA], epochs=5, backend="numpy").fit(O)
+    assert more.history_["energy"][-1] < more.history_["energy"][0]
+
+
+def test_agent_learns_B_with_actions_and_run_matches_run_trials():
+    m, p = tmaze(learn_context=True, context=0, d0=4.0)
+    agent = aif_agent(list(m.A), list(m.B), list(m.C), list(m.D), m.E, m.policies, m.T,
+                      pD=list(m.d), learn_A=False, backend="numpy", random_state=2)
+    r = agent.run(p, 3, n_agents=4)
+    ref = aif.run_trials(m, p, n_agents=4, n_trials=3, backend="numpy", random_state=2)
+    for k in ("obs", "actions", "q_pi"):
+        np.testing.assert_array_equal(r[k], ref[k])
+    with pytest.raises(ValidationError, match=r"Agent.fit: learning B .*actions"):
+        aif_agent(list(m.A), list(m.B), T=m.T, policies=m.policies,
+                  pB=[np.ones_like(b) for b in m.B], backend="numpy").fit(r["obs"][0])
+    with pytest.raises(ValidationError, match=r"Agent.fit: O\[..., 1\] must lie in 0..2"):
+        agent.fit(np.full((2, 3, 3), 3))
+    acts = np.zeros((4, 2, 2), dtype=np.int64)
+    acts[0, :, 0] = (1, 0)  # into the left arm, then back: no policy does that
+    with pytest.raises(ValidationError, match=r"actions\[0\] is not one of the agent's"):
+        agent.fit(r["obs"][0], acts)
+    # given the actions, B's counts grow only for the action taken
+    pB = [np.ones_like(b) * (b > 0) + 0.0 for b in m.B]
+    ab = aif_agent(list(m.A), list(m.B), T=m.T, policies=m.policies, pB=pB, learn_A=False,
+                   backend="numpy").fit(r["obs"][0], r["actions"][0])
+    X = ab.infer(r["obs"][0], r["actions"][0], split=True)[0]  # location factor
+    want = pB[0].copy()
+    for n in range(4):
+        for t in range(1, m.T):
+            u = r["actions"][0][n, t - 1, 0]
+            want[:, :, u] += np.outer(X[n, t], X[n, t - 1]) * (pB[0][:, :, u] > 0)
+    np.testing.assert_allclose(ab.b_[0], want, rtol=1e-12)

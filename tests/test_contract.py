@@ -107,6 +107,20 @@ _IJEPA = dict(image_shape=(4, 4), channels=4, embed_dim=4, pred_hidden=8, pos_di
               n_targets=2, context_scale=(0.9, 1.0), batch_size=4)
 _WM = dict(image_shape=(8, 8), channels=2, action_dim=2)
 
+
+def _pomdp(backend, **kw):
+    """A random 3-state, 2-action POMDP agent with T = 3 (Agent's contract case)."""
+    rng = np.random.default_rng(5)
+    A = rng.dirichlet(np.ones(3), size=3).T
+    B = rng.dirichlet(np.ones(3), size=(2, 3)).transpose(2, 1, 0)
+    return predcode.models.Agent(A, B, T=3, pD=np.ones(3), backend=backend,
+                                 **{"epochs": 2, "batch_size": 8, "random_state": 3, **kw})
+
+
+def _outcomes(rng, n=20, T=3, k=3):
+    O = rng.integers(0, k, size=(n, T))
+    return {"fit": (O,), "infer": (O,), "energy": (O,), "score": (O,)}
+
 #: name -> Case: a new family joins with one line here.
 CASES: dict[str, Case] = {
     "PCN": Case(lambda backend, **kw: predcode.PCN(
@@ -143,6 +157,7 @@ CASES: dict[str, Case] = {
     "PixelWorldModel": Case(lambda backend, **kw: predcode.models.PixelWorldModel(
         backend=backend, **{**_COMMON, **_WM, "epochs": 2, **kw}), _trajectories,
         diverge=({"lr": 1e200, "epochs": 3}, "lr")),
+    "Agent": Case(_pomdp, _outcomes),
 }
 
 

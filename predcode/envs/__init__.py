@@ -1,7 +1,7 @@
 """Environments: discrete generative processes (active inference) and the two-room world.
 
 Each builder returns ``(model, process)``: the agent's
-:class:`~predcode.models.active_inference.GenerativeModel` and the
+:class:`~predcode.pomdp.GenerativeModel` and the
 :class:`MDPProcess` that generates its outcomes.
 """
 

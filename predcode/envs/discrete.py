@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..models.active_inference import GenerativeModel, all_policies, make_model
+from ..pomdp import GenerativeModel, all_policies, make_model
 from ..validation import check_int, check_param
 
 __all__ = ["MDPProcess", "tmaze", "cue_chaining", "gridworld"]
@@ -25,7 +25,7 @@ class MDPProcess:
     Parameters
     ----------
     A, B, D : lists of arrays
-        As in :func:`~predcode.models.active_inference.make_model` (normalised).
+        As in :func:`~predcode.pomdp.make_model` (normalised).
     """
 
     def __init__(self, A: list[np.ndarray], B: list[np.ndarray], D: list[np.ndarray]):

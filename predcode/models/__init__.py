@@ -1,6 +1,7 @@
 """Model families. Each module stays close to its paper's equations."""
 
 from .active_inference import GenerativeModel, make_model, run_trials
+from .agent import Agent
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level
 from .hdm_zoo import zoo_model
@@ -21,6 +22,7 @@ __all__ = [
     "zoo_model",
     "generalized_filter",
     "extended_kalman_filter",
+    "Agent",
     "GenerativeModel",
     "make_model",
     "run_trials",

@@ -44,18 +44,24 @@ mean-field, Bethe, and marginal approximations. *Sci. Rep.* 9, 1889.
 
 from __future__ import annotations
 
-import itertools
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, resolve_backend, to_numpy
+from ..backend import array_namespace, get_namespace, resolve_backend, to_numpy
 from ..exceptions import ValidationError
 from ..kernels import get_kernel
-from ..kernels.common import LOG_FLOOR
+from ..pomdp import (
+    LOG_FLOOR,
+    GenerativeModel,
+    all_policies,
+    dirichlet_expectation,
+    make_model,
+    safe_log,
+    softmax,
+)
 from ..validation import check_choice, check_int, check_param, check_random_state
 
 __all__ = [
@@ -73,35 +79,15 @@ __all__ = [
     "expected_free_energy",
     "policy_posterior",
     "select_action",
+    "action_probabilities",
+    "resolve_model_backend",
     "learn",
     "run_trials",
 ]
 
-_OWNER = "GenerativeModel"
-_TOL = 1e-6
 
 
 # --------------------------------------------------------------------------- helpers
-def safe_log(x: Any) -> Any:
-    r"""SPM's safe logarithm :math:`\ln(x + e^{-16})`: finite at zero probabilities."""
-    xp = get_namespace("cupy") if type(x).__module__.startswith("cupy") else np
-    return xp.log(x + LOG_FLOOR)
-
-
-def softmax(x: Any, axis: int = -1) -> Any:
-    """Normalised exponential along ``axis`` (shifted by the maximum, so no overflow)."""
-    xp = get_namespace("cupy") if type(x).__module__.startswith("cupy") else np
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
-
-
-def dirichlet_expectation(a: Any) -> Any:
-    """Expected probabilities of Dirichlet counts: ``a / a.sum(axis=0)`` (SPM's ``spm_norm``)."""
-    xp = get_namespace("cupy") if type(a).__module__.startswith("cupy") else np
-    tot = xp.sum(a, axis=0, keepdims=True)
-    return a / xp.where(tot > 0, tot, 1.0)
-
-
 def novelty_weights(a: Any) -> Any:
     r"""Novelty weights :math:`W = \tfrac12 (a^{\odot-1} - a_0^{\odot-1})` of Dirichlet counts.
 
@@ -110,7 +96,7 @@ def novelty_weights(a: Any) -> Any:
     entry is never novel). Da Costa et al. (2020), eq. 8; SPM's ``spm_wnorm``
     with the opposite sign convention.
     """
-    xp = get_namespace("cupy") if type(a).__module__.startswith("cupy") else np
+    xp = array_namespace(a)
     pos = a > 0
     safe = xp.where(pos, a, 1.0)
     a0 = xp.sum(a, axis=0, keepdims=True)
@@ -118,258 +104,17 @@ def novelty_weights(a: Any) -> Any:
     return xp.where(pos, 0.5 * (1.0 / safe - 1.0 / a0), 0.0)
 
 
-def all_policies(n_actions: Sequence[int], T: int) -> np.ndarray:
-    """Every sequence of ``T - 1`` actions: an int array (P, T - 1, F).
-
-    ``n_actions[f]`` is the number of actions of factor ``f`` (1 for an
-    uncontrolled factor).
-    """
-    per_step = list(itertools.product(*[range(int(u)) for u in n_actions]))
-    seqs = list(itertools.product(per_step, repeat=T - 1))
-    return np.asarray(seqs, dtype=np.int64).reshape(len(seqs), T - 1, len(n_actions))
-
-
-# --------------------------------------------------------------------------- model
-@dataclass(frozen=True)
-class GenerativeModel:
-    r"""A validated POMDP generative model (host numpy arrays); build with :func:`make_model`.
-
-    Attributes
-    ----------
-    A, B, C, D : tuple of ndarray
-        Likelihoods, transitions, log preferences (O_m, T), initial states.
-    E : ndarray
-        Policy prior (P,), sums to one.
-    policies : ndarray of int
-        (P, T - 1, F) action of each factor at each move.
-    T : int
-        Number of time steps (outcomes) in a trial.
-    a, b, d : tuple of ndarray or None
-        Dirichlet concentration parameters (learned when present).
-    """
-
-    A: tuple[np.ndarray, ...]
-    B: tuple[np.ndarray, ...]
-    C: tuple[np.ndarray, ...]
-    D: tuple[np.ndarray, ...]
-    E: np.ndarray
-    policies: np.ndarray
-    T: int
-    a: tuple[np.ndarray, ...] | None = None
-    b: tuple[np.ndarray, ...] | None = None
-    d: tuple[np.ndarray, ...] | None = None
-    names: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def n_states(self) -> tuple[int, ...]:
-        """Number of states of each hidden factor."""
-        return tuple(d.shape[0] for d in self.D)
-
-    @property
-    def n_outcomes(self) -> tuple[int, ...]:
-        """Number of outcomes of each modality."""
-        return tuple(a.shape[0] for a in self.A)
-
-    @property
-    def n_actions(self) -> tuple[int, ...]:
-        """Number of actions of each factor."""
-        return tuple(b.shape[2] for b in self.B)
-
-    @property
-    def n_policies(self) -> int:
-        """Number of policies."""
-        return int(self.policies.shape[0])
-
-
-def _as_list(x: Any, name: str) -> list[np.ndarray] | None:
-    if x is None:
-        return None
-    if isinstance(x, np.ndarray) or np.isscalar(x):
-        x = [x]
-    if not isinstance(x, (list, tuple)):
-        raise ValidationError(
-            f"{_OWNER}.{name}: expected an array or a list of arrays (one per "
-            f"{'factor' if name in 'BDbd' else 'modality'}), got {type(x).__name__}.")
-    out = []
-    for i, v in enumerate(x):
-        arr = np.asarray(to_numpy(v), dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise ValidationError(f"{_OWNER}.{name}[{i}]: contains NaN or infinite values.")
-        out.append(arr)
-    return out
-
-
-def _check_columns(arr: np.ndarray, name: str, what: str) -> None:
-    if np.any(arr < 0):
-        idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
-        raise ValidationError(f"{_OWNER}.{name}: probabilities must be >= 0; entry {idx} is "
-                              f"{arr[idx]!r}.")
-    sums = arr.sum(axis=0)
-    if arr.ndim == 1:
-        if abs(sums - 1.0) > _TOL:
-            raise ValidationError(f"{_OWNER}.{name}: must sum to 1, sums to {sums:.6g}; "
-                                  f"normalise with {name} / {name}.sum().")
-        return
-    bad = np.abs(sums - 1.0) > _TOL
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValidationError(
-            f"{_OWNER}.{name}: every column P(. | {what}) must sum to 1 over axis 0; the "
-            f"column at index {idx} of the remaining axes sums to {sums[idx]:.6g}. Normalise "
-            f"with {name.split('[')[0]}[i] / {name.split('[')[0]}[i].sum(axis=0).")
-
-
-def make_model(
-    A: Any,
-    B: Any,
-    C: Any = None,
-    D: Any = None,
-    E: Any = None,
-    policies: Any = None,
-    T: int | None = None,
-    *,
-    a: Any = None,
-    b: Any = None,
-    d: Any = None,
-) -> GenerativeModel:
-    r"""Validate arrays and build a :class:`GenerativeModel`.
-
-    Parameters
-    ----------
-    A : array or list of arrays
-        ``A[m]`` has shape (O_m, S_1, ..., S_F); columns sum to one.
-    B : array or list of arrays
-        ``B[f]`` has shape (S_f, S_f, U_f) (a 2-d array means one action).
-    C : array or list of arrays, optional
-        ``C[m]`` of shape (O_m,) or (O_m, T): log preferences (default zeros).
-    D : array or list of arrays, optional
-        ``D[f]`` of shape (S_f,) summing to one (default uniform).
-    E : array, optional
-        Policy prior (P,) (default uniform); normalised to sum to one.
-    policies : array of int, optional
-        (P, T - 1, F) or, for one factor, (P, T - 1); default every sequence.
-    T : int, optional
-        Time steps per trial; default ``policies.shape[1] + 1`` (or 2).
-    a, b, d : optional
-        Dirichlet counts shaped like ``A``, ``B``, ``D``; when given they
-        replace ``A``, ``B``, ``D`` by their expectations and are learned.
-
-    Raises
-    ------
-    ValidationError
-        A wrong shape, unnormalised column, negative entry, action out of range
-        or mismatched factor/modality count; the message names the array, the
-        factor or modality index and the entry to fix.
-    """
-    A_l, B_l = _as_list(A, "A"), _as_list(B, "B")
-    a_l, b_l, d_l = _as_list(a, "a"), _as_list(b, "b"), _as_list(d, "d")
-    if a_l is not None:
-        if len(a_l) != len(A_l):
-            raise ValidationError(f"{_OWNER}.a: has {len(a_l)} modalities but A has "
-                                  f"{len(A_l)}; give one count array per modality.")
-        for m, (cnt, lik) in enumerate(zip(a_l, A_l, strict=True)):
-            if cnt.shape != lik.shape or np.any(cnt < 0):
-                raise ValidationError(f"{_OWNER}.a[{m}]: expected non-negative counts of "
-                                      f"shape {lik.shape} (like A[{m}]), got shape {cnt.shape}.")
-        A_l = [dirichlet_expectation(cnt) for cnt in a_l]
-    if b_l is not None:
-        if len(b_l) != len(B_l):
-            raise ValidationError(f"{_OWNER}.b: has {len(b_l)} factors but B has {len(B_l)}.")
-        b_l = [cnt[:, :, None] if cnt.ndim == 2 else cnt for cnt in b_l]
-        B_l = [bb[:, :, None] if bb.ndim == 2 else bb for bb in B_l]
-        for f, (cnt, tr) in enumerate(zip(b_l, B_l, strict=True)):
-            if cnt.shape != tr.shape or np.any(cnt < 0):
-                raise ValidationError(f"{_OWNER}.b[{f}]: expected non-negative counts of "
-                                      f"shape {tr.shape} (like B[{f}]), got shape {cnt.shape}.")
-        B_l = [dirichlet_expectation(cnt) for cnt in b_l]
-    F = len(B_l)
-    B_l = [bb[:, :, None] if bb.ndim == 2 else bb for bb in B_l]
-    for f, bb in enumerate(B_l):
-        if bb.ndim != 3 or bb.shape[0] != bb.shape[1]:
-            raise ValidationError(
-                f"{_OWNER}.B[{f}]: expected shape (S_{f}, S_{f}, n_actions) with square "
-                f"slices, got {bb.shape}.")
-        _check_columns(bb, f"B[{f}]", f"state, action of factor {f}")
-    ns = tuple(bb.shape[0] for bb in B_l)
-    for m, lik in enumerate(A_l):
-        if lik.shape[1:] != ns:
-            raise ValidationError(
-                f"{_OWNER}.A[{m}]: expected shape (n_outcomes, {', '.join(map(str, ns))}) for "
-                f"{F} hidden factor(s) of sizes {ns} (from B), got {lik.shape}; A needs one "
-                f"axis per factor, in the order of B.")
-        _check_columns(lik, f"A[{m}]", "hidden states")
-    if d_l is not None:
-        if len(d_l) != F:
-            raise ValidationError(f"{_OWNER}.d: has {len(d_l)} factors but B has {F}.")
-        for f, cnt in enumerate(d_l):
-            if cnt.shape != (ns[f],) or np.any(cnt < 0) or cnt.sum() <= 0:
-                raise ValidationError(f"{_OWNER}.d[{f}]: expected positive counts of shape "
-                                      f"({ns[f]},), got {cnt.shape}.")
-        D_l = [cnt / cnt.sum() for cnt in d_l]
-    else:
-        D_l = _as_list(D, "D") if D is not None else [np.full(n, 1.0 / n) for n in ns]
-    if len(D_l) != F:
-        raise ValidationError(f"{_OWNER}.D: has {len(D_l)} factors but B has {F}; give one "
-                              f"initial-state vector per factor.")
-    for f, dd in enumerate(D_l):
-        if dd.shape != (ns[f],):
-            raise ValidationError(f"{_OWNER}.D[{f}]: expected shape ({ns[f]},) (B[{f}] has "
-                                  f"{ns[f]} states), got {dd.shape}.")
-        _check_columns(dd, f"D[{f}]", "nothing")
-    if policies is None:
-        T = 2 if T is None else check_int(T, "T", _OWNER)
-        V = all_policies([bb.shape[2] for bb in B_l], T)
-    else:
-        V = np.asarray(to_numpy(policies))
-        if V.ndim == 2 and F == 1:
-            V = V[:, :, None]
-        if V.ndim != 3 or V.shape[2] != F or not np.issubdtype(V.dtype, np.integer):
-            raise ValidationError(
-                f"{_OWNER}.policies: expected an int array (n_policies, T - 1, {F}) (one "
-                f"action per factor and move), got {V.dtype} {V.shape}.")
-        if T is None:
-            T = V.shape[1] + 1
-        T = check_int(T, "T", _OWNER)
-        if V.shape[1] != T - 1:
-            raise ValidationError(f"{_OWNER}.policies: expected {T - 1} moves for T={T}, "
-                                  f"got {V.shape[1]}.")
-        for f in range(F):
-            nu = B_l[f].shape[2]
-            if V[:, :, f].size and (V[:, :, f].min() < 0 or V[:, :, f].max() >= nu):
-                bad = int(V[:, :, f].max()) if V[:, :, f].max() >= nu else int(V[:, :, f].min())
-                raise ValidationError(
-                    f"{_OWNER}.policies[:, :, {f}]: uses action {bad} but B[{f}] has {nu} "
-                    f"action(s) (its shape[2]); valid actions are 0..{nu - 1}.")
-    P = V.shape[0]
-    if C is None:
-        C_l = [np.zeros(lik.shape[0]) for lik in A_l]
-    else:
-        C_l = _as_list(C, "C")
-    if len(C_l) != len(A_l):
-        raise ValidationError(f"{_OWNER}.C: has {len(C_l)} modalities but A has {len(A_l)}.")
-    for m, c in enumerate(C_l):
-        if c.ndim == 1:
-            c = np.repeat(c[:, None], T, axis=1)
-        if c.shape != (A_l[m].shape[0], T):
-            raise ValidationError(f"{_OWNER}.C[{m}]: expected shape ({A_l[m].shape[0]},) or "
-                                  f"({A_l[m].shape[0]}, {T}), got {C_l[m].shape}.")
-        C_l[m] = c
-    if E is None:
-        E_arr = np.full(P, 1.0 / P)
-    else:
-        E_arr = np.asarray(to_numpy(E), dtype=np.float64)
-        if E_arr.shape != (P,) or np.any(E_arr < 0) or E_arr.sum() <= 0:
-            raise ValidationError(f"{_OWNER}.E: expected non-negative weights of shape ({P},) "
-                                  f"(one per policy), got {E_arr.shape}.")
-        E_arr = E_arr / E_arr.sum()
-    return GenerativeModel(
-        A=tuple(A_l), B=tuple(B_l), C=tuple(C_l), D=tuple(D_l), E=E_arr,
-        policies=V.astype(np.int64), T=int(T),
-        a=None if a_l is None else tuple(a_l), b=None if b_l is None else tuple(b_l),
-        d=None if d_l is None else tuple(d_l))
-
-
 # --------------------------------------------------------------------------- batched state
+def resolve_model_backend(backend: str, model: GenerativeModel, *arrays: Any,
+                          owner: str) -> str:
+    """``backend="auto"`` from the data: cupy when the model was built from cupy arrays
+    (:attr:`GenerativeModel.device`) or any of ``arrays`` is a cupy array, else numba,
+    else numpy (:func:`predcode.backend.resolve_backend`)."""
+    if backend == "auto" and getattr(model, "device", "numpy") == "cupy":
+        backend = "cupy"
+    return resolve_backend(backend, *arrays, owner=owner)
+
+
 def batched_arrays(model: GenerativeModel, n_agents: int = 1, *, backend: str = "numpy",
                    dtype: str = "float64") -> dict[str, Any]:
     """The per-agent arrays the inference functions take (``st``), for step-by-step use.
@@ -377,69 +122,85 @@ def batched_arrays(model: GenerativeModel, n_agents: int = 1, *, backend: str = 
     Keys: ``A``, ``B``, ``D`` (expectations), ``lnA``, ``lnD``, ``rB`` (normalised
     transposed transitions), ``H`` (outcome entropies), ``Wa``/``Wb`` (novelty
     weights), ``lnC`` and the counts ``a``, ``b``, ``d``, each with a leading
-    agent axis; ``xp`` is the array namespace.
+    agent axis; ``V`` (the policies, on the device); ``xp`` is the array namespace.
+    ``backend="auto"`` resolves from the model (see :func:`resolve_model_backend`).
     """
-    backend = resolve_backend(backend, owner="batched_arrays")
+    backend = resolve_model_backend(backend, model, owner="batched_arrays")
     return _batched(model, check_int(n_agents, "n_agents", "batched_arrays"),
                     get_namespace(backend), dtype)
 
 
-def _batched(model: GenerativeModel, N: int, xp: Any, dtype: Any) -> dict[str, Any]:
-    """Per-agent copies (leading axis N) of the arrays the agent uses."""
+def _batched(model: GenerativeModel, N: int, xp: Any, dtype: Any,
+             counts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-agent copies (leading axis N) of the arrays the agent uses.
 
-    def rep(x: np.ndarray) -> Any:
-        return xp.asarray(np.broadcast_to(x, (N,) + x.shape).copy(), dtype=dtype)
+    The model's arrays (host or already on ``xp``'s device) are moved to the
+    device here, once: one explicit copy per array, none later. ``counts``
+    (``a``/``b``/``d`` lists without the agent axis) replaces the model's counts.
+    """
 
+    def rep(x: Any) -> Any:
+        x = xp.asarray(x, dtype=dtype)
+        return xp.broadcast_to(x, (N,) + x.shape).copy()
+
+    src = {k: getattr(model, k) for k in ("a", "b", "d")}
+    if counts is not None:
+        src.update(counts)
     st: dict[str, Any] = {"xp": xp, "N": N}
-    st["a"] = None if model.a is None else [rep(x) for x in model.a]
-    st["b"] = None if model.b is None else [rep(x) for x in model.b]
-    st["d"] = None if model.d is None else [rep(x) for x in model.d]
-    _refresh(model, st, dtype)
+    for key in ("a", "b", "d"):
+        st[key] = None if src[key] is None else [rep(x) for x in src[key]]
+    st["V"] = xp.asarray(model.policies)
+    # constants (not learned): computed once
+    if st["a"] is None:
+        st["A"] = [rep(x) for x in model.A]
+    if st["b"] is None:
+        st["B"] = [rep(x) for x in model.B]
+    if st["d"] is None:
+        st["D"] = [rep(x) for x in model.D]
+    st["lnC"] = [rep(xp.log(softmax(xp.asarray(c, dtype=xp.float64), 0) + LOG_FLOOR))
+                 for c in model.C]
+    _refresh(model, st, dtype, first=True)
     return st
 
 
-def _refresh(model: GenerativeModel, st: dict[str, Any], dtype: Any) -> None:
-    """Recompute expectations, logs, entropies and novelty weights from (learned) counts."""
-    xp, N = st["xp"], st["N"]
+def _refresh(model: GenerativeModel, st: dict[str, Any], dtype: Any,
+             first: bool = False) -> None:
+    """Recompute expectations, logs, entropies and novelty weights from (learned) counts.
 
-    def rep(x: np.ndarray) -> Any:
-        return xp.asarray(np.broadcast_to(x, (N,) + x.shape).copy(), dtype=dtype)
+    Device work only: the constants were put on the device by :func:`_batched`;
+    ``first=False`` (after learning) recomputes only what depends on counts.
+    """
+    xp, N = st["xp"], st["N"]
 
     def norm0(x: Any) -> Any:  # normalise axis 1 (axis 0 is the batch)
         tot = xp.sum(x, axis=1, keepdims=True)
         return x / xp.where(tot > 0, tot, 1.0)
 
-    A = [norm0(x) for x in st["a"]] if st["a"] is not None else [rep(x) for x in model.A]
-    B = [norm0(x) for x in st["b"]] if st["b"] is not None else [rep(x) for x in model.B]
-    if st["d"] is not None:
-        D = [x / xp.sum(x, axis=1, keepdims=True) for x in st["d"]]
-    else:
-        D = [rep(x) for x in model.D]
-    st["A"], st["B"], st["D"] = A, B, D
-    st["lnA"] = [xp.log(x + LOG_FLOOR) for x in A]
-    st["lnD"] = [xp.log(x + LOG_FLOOR) for x in D]
-    # forward (B) and backward (normalised B transpose) messages, SPM's sB and rB
-    st["rB"] = [norm0(xp.swapaxes(x, 1, 2)) for x in B]
     S = int(np.prod(model.n_states))
-    st["Aflat"] = [x.reshape(N, x.shape[1], S) for x in A]
-    st["H"] = [-xp.sum(x * xp.log(x + LOG_FLOOR), axis=1) for x in st["Aflat"]]
+    if st["a"] is not None:
+        st["A"] = [norm0(x) for x in st["a"]]
+    if first or st["a"] is not None:
+        st["lnA"] = [xp.log(x + LOG_FLOOR) for x in st["A"]]
+        st["Aflat"] = [x.reshape(N, x.shape[1], S) for x in st["A"]]
+        st["H"] = [-xp.sum(x * xp.log(x + LOG_FLOOR), axis=1) for x in st["Aflat"]]
+    if st["b"] is not None:
+        st["B"] = [norm0(x) for x in st["b"]]
+    if first or st["b"] is not None:
+        # forward (B) and backward (normalised B transpose) messages, SPM's sB and rB
+        st["rB"] = [norm0(xp.swapaxes(x, 1, 2)) for x in st["B"]]
+    if st["d"] is not None:
+        st["D"] = [x / xp.sum(x, axis=1, keepdims=True) for x in st["d"]]
+    if first or st["d"] is not None:
+        st["lnD"] = [xp.log(x + LOG_FLOOR) for x in st["D"]]
     if st["a"] is not None:
         st["Wa"] = [xp.moveaxis(novelty_weights(xp.moveaxis(x, 0, -1)), -1, 0)
                     .reshape(N, x.shape[1], S) for x in st["a"]]
-    else:
+    elif first:
         st["Wa"] = [xp.zeros_like(x) for x in st["Aflat"]]
     if st["b"] is not None:
         st["Wb"] = [xp.moveaxis(novelty_weights(xp.moveaxis(x, 0, -1)), -1, 0) for x in st["b"]]
-    else:
+    elif first:
         st["Wb"] = None
-    st["lnC"] = [xp.asarray(np.broadcast_to(np.log(_softmax_np(c, 0) + LOG_FLOOR),
-                                            (N,) + c.shape).copy(), dtype=dtype)
-                 for c in model.C]
-
-
-def _softmax_np(x: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def _loglik(st: dict[str, Any], obs: Any) -> Any:
@@ -454,7 +215,7 @@ def _loglik(st: dict[str, Any], obs: Any) -> Any:
 
 def _message(L: Any, qs: list[Any], f: int, policy_axis: bool) -> Any:
     """Contract the joint log-likelihood with every factor's marginal except ``f``."""
-    xp = get_namespace("cupy") if type(L).__module__.startswith("cupy") else np
+    xp = array_namespace(L)
     F = len(qs)
     letters = string.ascii_lowercase[2:2 + F]
     p = "p" if policy_axis else ""
@@ -576,7 +337,7 @@ def marginal_message_passing(
     """
     xp, N = st["xp"], st["N"]
     step = get_kernel("aif_belief_step", backend)
-    V = xp.asarray(model.policies)
+    V = st["V"] if "V" in st else xp.asarray(model.policies)
     T, F = model.T, len(qs)
     P = V.shape[0]
     Ls = [_loglik(st, obs[:, j]) for j in range(t + 1)]
@@ -613,7 +374,7 @@ def marginal_message_passing(
 
 def _message_full(L: Any, qs: list[Any]) -> Any:
     """Expected joint log-likelihood under the product of marginals: (N, P)."""
-    xp = get_namespace("cupy") if type(L).__module__.startswith("cupy") else np
+    xp = array_namespace(L)
     F = len(qs)
     letters = string.ascii_lowercase[2:2 + F]
     subs = ["n" + letters] + ["np" + c for c in letters]
@@ -659,7 +420,7 @@ def expected_free_energy(
     P = model.n_policies
     tot = {k: xp.zeros((N, P), dtype=qs[0].dtype)
            for k in ("risk", "ambiguity", "novelty", "utility")}
-    V = xp.asarray(model.policies)
+    V = st["V"] if "V" in st else xp.asarray(model.policies)
     n_idx = xp.arange(N)[:, None]
     for j in range(t + 1, model.T):
         s = _joint([q[:, :, j] for q in qs])
@@ -710,7 +471,7 @@ def policy_posterior(
     -------
     q_pi : (N, P) posterior;  q_pi0 : (N, P) prior;  gamma : (N,) precision.
     """
-    xp = get_namespace("cupy") if type(G).__module__.startswith("cupy") else np
+    xp = array_namespace(G)
     N = G.shape[0]
     lnE = xp.broadcast_to(lnE, G.shape)
     if mask is not None:
@@ -741,29 +502,49 @@ def select_action(
 
     :math:`P(u^f) = \sigma(\alpha \ln \sum_\pi q(\pi)[\pi_{t,f} = u])` (SPM:
     ``alpha`` = 512); ``mode="stochastic"`` samples it, ``"deterministic"``
-    takes the most probable action.
+    takes the most probable action. Host function (it copies ``q_pi`` to the
+    host); :func:`run_trials` computes the probabilities on the device and
+    sends only them across.
 
     Returns
     -------
     actions : ndarray of int (N, F);  probs : list of (N, U_f) host arrays.
     """
     check_choice(mode, "mode", ("stochastic", "deterministic"), "select_action")
-    q = to_numpy(q_pi)
-    N = q.shape[0]
-    acts = np.zeros((N, len(n_actions)), dtype=np.int64)
+    probs = action_probabilities(to_numpy(q_pi), np.asarray(policies), t, n_actions,
+                                 alpha=alpha)
+    return _sample_actions(probs, mode, rng), probs
+
+
+def action_probabilities(q_pi: Any, policies: Any, t: int, n_actions: Sequence[int], *,
+                         alpha: float = 512.0) -> list[Any]:
+    r"""Action probabilities :math:`\sigma(\alpha \ln \sum_\pi q(\pi)[\pi_{t,f} = u])`.
+
+    Computed where ``q_pi`` (N, P) and ``policies`` (P, T - 1, F) live (numpy or
+    cupy); returns one (N, U_f) array per factor on that device.
+    """
+    xp = array_namespace(q_pi, policies)
     probs = []
     for f, nu in enumerate(n_actions):
-        onehot = np.eye(nu)[policies[:, t, f]]  # (P, U)
-        marg = q @ onehot
-        pu = _softmax_np(alpha * np.log(marg + LOG_FLOOR), 1)
-        probs.append(pu)
+        onehot = xp.eye(nu)[policies[:, t, f]]  # (P, U)
+        marg = q_pi @ onehot
+        probs.append(softmax(alpha * xp.log(marg + LOG_FLOOR), 1))
+    return probs
+
+
+def _sample_actions(probs: list[np.ndarray], mode: str,
+                    rng: np.random.Generator | None) -> np.ndarray:
+    """Host sampling (inverse CDF with one uniform per agent and factor) or argmax."""
+    N = probs[0].shape[0]
+    acts = np.zeros((N, len(probs)), dtype=np.int64)
+    for f, pu in enumerate(probs):
         if mode == "deterministic":
             acts[:, f] = pu.argmax(axis=1)
         else:
             c = pu.cumsum(axis=1)
             r = rng.random(N)[:, None] * c[:, -1:]
-            acts[:, f] = np.minimum((c < r).sum(axis=1), nu - 1)
-    return acts, probs
+            acts[:, f] = np.minimum((c < r).sum(axis=1), pu.shape[1] - 1)
+    return acts
 
 
 def learn(
@@ -875,32 +656,39 @@ def run_trials(
     if not isinstance(model, GenerativeModel):
         raise ValidationError(f"{owner}.model: expected a GenerativeModel from make_model, got "
                               f"{type(model).__name__}.")
-    backend = resolve_backend(backend, owner=owner)
+    backend = resolve_model_backend(backend, model, owner=owner)
     xp = get_namespace(backend)
     rng = check_random_state(random_state, owner=owner)
     N, T, P, F, M = n_agents, model.T, model.n_policies, len(model.B), len(model.A)
     st = _batched(model, N, xp, dtype)
     lnE = xp.asarray(np.log(model.E + LOG_FLOOR), dtype=dtype)
+    V = st["V"]
+    n_act = model.n_actions
+    # the agent's records stay on the device until the end; the environment's
+    # (outcomes, actions, true states: host ints) stay on the host
     rec: dict[str, Any] = {
         "obs": np.zeros((n_trials, N, T, M), dtype=np.int64),
         "actions": np.zeros((n_trials, N, T - 1, F), dtype=np.int64),
         "states": np.zeros((n_trials, N, T, F), dtype=np.int64),
-        "q_pi": np.zeros((n_trials, N, max(T - 1, 1), P)),
-        "gamma": np.zeros((n_trials, N, max(T - 1, 1))),
-        "G": np.zeros((n_trials, N, max(T - 1, 1), P)),
-        "X": [np.zeros((n_trials, N, T, s)) for s in model.n_states],
     }
-    V = model.policies
+    dev = {
+        "q_pi": xp.zeros((n_trials, N, max(T - 1, 1), P)),
+        "gamma": xp.zeros((n_trials, N, max(T - 1, 1))),
+        "G": xp.zeros((n_trials, N, max(T - 1, 1), P)),
+        "X": [xp.zeros((n_trials, N, T, s)) for s in model.n_states],
+    }
     for k in range(n_trials):
         o0, state = process.reset(N, rng)
         obs = np.zeros((N, T, M), dtype=np.int64)
         obs[:, 0] = o0
         rec["states"][k, :, 0] = state
         acts = np.zeros((N, T - 1, F), dtype=np.int64)
-        mask = np.ones((N, P), dtype=bool)
+        obs_x = xp.zeros((N, T, M), dtype=np.int64)
+        obs_x[:, 0] = xp.asarray(o0)  # host -> device: the first outcomes (N, M)
+        acts_x = xp.zeros((N, T - 1, F), dtype=np.int64)
+        mask = xp.ones((N, P), dtype=bool)
         qs = [xp.full((N, P, T, s), 1.0 / s, dtype=dtype) for s in model.n_states]
         for t in range(T):
-            obs_x = xp.asarray(obs)
             qs, Fe = marginal_message_passing(model, st, obs_x, t, qs, n_iter=n_iter, tau=tau,
                                               backend=backend)
             if t < T - 1:
@@ -909,31 +697,52 @@ def run_trials(
                                                                  or st["b"] is not None),
                                             backend=backend)
                 q_pi, _, gamma = policy_posterior(G, Fe, lnE, beta=beta, n_iter=n_iter,
-                                                  update_gamma=update_gamma,
-                                                  mask=xp.asarray(mask))
-                u, _ = select_action(q_pi, V, t, model.n_actions, alpha=alpha,
-                                     mode=action_mode, rng=rng)
+                                                  update_gamma=update_gamma, mask=mask)
+                probs = action_probabilities(q_pi, V, t, n_act, alpha=alpha)
+                u, o, state = _environment_step(probs, process, state, action_mode, rng)
                 acts[:, t] = u
-                rec["q_pi"][k, :, t] = to_numpy(q_pi)
-                rec["gamma"][k, :, t] = to_numpy(gamma)
-                rec["G"][k, :, t] = to_numpy(G)
-                mask &= np.all(V[None, :, t, :] == u[:, None, :], axis=-1)
-                o, state = process.step(state, u, rng)
                 obs[:, t + 1] = o
                 rec["states"][k, :, t + 1] = state
+                # host -> device: the actions and outcomes of this step, one (N, F + M) copy
+                uo = xp.asarray(np.concatenate([u, o], axis=1))
+                acts_x[:, t], obs_x[:, t + 1] = uo[:, :F], uo[:, F:]
+                dev["q_pi"][k, :, t] = q_pi
+                dev["gamma"][k, :, t] = gamma
+                dev["G"][k, :, t] = G
+                mask &= xp.all(V[None, :, t, :] == acts_x[:, None, t, :], axis=-1)
             else:
-                q_pi = xp.asarray(mask / mask.sum(axis=1, keepdims=True), dtype=dtype)
+                q_pi = (mask / mask.sum(axis=1, keepdims=True)).astype(dtype)
         # Bayesian model average over (surviving) policies of the final beliefs
         w = q_pi[:, :, None, None]
         X = [xp.sum(w * q, axis=1) for q in qs]
         for f in range(F):
-            rec["X"][f][k] = to_numpy(X[f])
+            dev["X"][f][k] = X[f]
         rec["obs"][k], rec["actions"][k] = obs, acts
         if st["a"] is not None or st["b"] is not None or st["d"] is not None:
-            learn(model, st, xp.asarray(obs), xp.asarray(acts), X, eta=eta)
+            learn(model, st, obs_x, acts_x, X, eta=eta)
             _refresh(model, st, dtype)
+    # device -> host, once, at the end
+    rec["q_pi"], rec["gamma"], rec["G"] = (to_numpy(dev[k]) for k in ("q_pi", "gamma", "G"))
+    rec["X"] = [to_numpy(x) for x in dev["X"]]
     for key in ("a", "b", "d"):
         rec[key] = None if st[key] is None else [to_numpy(x) for x in st[key]]
     rec["backend"] = backend
     return rec
 
+
+def _environment_step(probs: list[Any], process: Any, state: Any, mode: str,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The one place where the agent meets its (host) environment in a step.
+
+    Device -> host: the action probabilities of this step, one (N, sum U_f)
+    copy; the action is sampled on the host with the run's one random stream
+    (so every backend draws the same actions), the process steps on the host.
+    Returns host actions (N, F), outcomes (N, M) and the process state.
+    """
+    sizes = [p.shape[1] for p in probs]
+    xp = array_namespace(*probs)
+    flat = to_numpy(xp.concatenate(probs, axis=1))
+    host = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
+    u = _sample_actions(host, mode, rng)
+    o, state = process.step(state, u, rng)
+    return u, np.asarray(o, dtype=np.int64), state
