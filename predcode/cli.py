@@ -176,7 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .reproduce.whittington2017 import _plot_curves, train_pair
+    from .models.pc_vs_backprop import plot_learning_curves, train_pair
 
     result = train_pair(
         args.dataset, epochs=args.epochs, sizes=args.sizes, batch_size=args.batch_size,
@@ -189,7 +189,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     m = result["metrics"]
     (out / "metrics.json").write_text(json.dumps(m, indent=2))
-    _plot_curves({args.dataset: m}, out / "learning_curve.png")
+    plot_learning_curves({args.dataset: m}, out / "learning_curve.png")
     result["models"]["pcn"].save(out / "pcn.npz")
     line = f"PCN test accuracy {100 * m['pcn']['test_accuracy']:.2f} %"
     if "mlp" in m:

@@ -15,7 +15,8 @@ import json
 import pytest
 
 from predcode.exceptions import ValidationError
-from predcode.reproduce.whittington2017 import run, train_pair
+from predcode.models.pc_vs_backprop import train_pair
+from predcode.reproduce.whittington2017 import run
 
 
 @pytest.mark.slow
