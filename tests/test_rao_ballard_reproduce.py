@@ -132,7 +132,11 @@ def test_full_reproduction_feedback_claims_hold(tmp_path):
     +0.117 ± 0.025, +0.190 ± 0.034 sem) are pinned within 0.04 (about two sem),
     so a change of the numbers fails too. The run finishes in 5 minutes.
     """
-    report = R.run(tmp_path, verbose=False)
+    check_full_report(R.run(tmp_path, verbose=False))
+
+
+def check_full_report(report):
+    """The thresholds of :func:`test_full_reproduction_feedback_claims_hold`."""
     es, beyond, ss = report["end_stopping"], report["end_stopping"]["beyond"], report["surround"]
     n = es["n_units"]
     assert n >= 48 and ss["n_units"] >= 48
