@@ -11,7 +11,10 @@ from typing import Any
 import numba
 import numpy as np
 
+from .numba_cache import configure as _configure_cache
 from .registry import register_kernel
+
+_configure_cache()  # numba's cache: per user, never inside the package
 
 B = "numba"
 

@@ -15,7 +15,10 @@ import numba
 import numpy as np
 from scipy.linalg import blas
 
+from .numba_cache import configure as _configure_cache
 from .registry import register_kernel
+
+_configure_cache()  # numba's cache: per user, never inside the package
 
 B = "numba"
 _JIT = {"error_model": "numpy", "cache": True, "nogil": True}

@@ -27,7 +27,10 @@ from numba.extending import overload
 from scipy.linalg import blas
 
 from ..activations import ACTIVATION_CODES
+from .numba_cache import configure as _configure_cache
 from .registry import register_kernel
+
+_configure_cache()  # numba's cache: per user, never inside the package
 
 B = "numba"
 _FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
