@@ -26,6 +26,9 @@ release = predcode.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    # MathJax 3 shipped with the docs (_static/mathjax), not loaded from a CDN:
+    # the equations render offline.
+    "sphinx-mathjax-offline",
     "numpydoc",
 ]
 # No intersphinx: the documentation builds offline.

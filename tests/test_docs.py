@@ -35,3 +35,19 @@ def test_docs_build_without_warnings(tmp_path):
     )
     assert (out / "index.html").exists()
     assert (out / "api.html").exists()
+    _check_math_renders_offline(out)
+
+
+def _check_math_renders_offline(out: Path) -> None:
+    """Pages with equations load MathJax from the built docs, never from a CDN."""
+    import re
+
+    pages = [p for p in out.glob("*.html") if "math notranslate" in p.read_text()]
+    assert pages, "no page with equations was built"
+    for page in pages:
+        srcs = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page.read_text(), re.I)
+        assert srcs, f"{page.name} has equations but loads no MathJax"
+        for src in srcs:
+            assert "://" not in src and not src.startswith("//"), (
+                f"{page.name} loads MathJax from {src} (needs the network)")
+            assert (page.parent / src.split("?")[0]).is_file(), f"{page.name}: {src} missing"
