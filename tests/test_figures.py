@@ -22,11 +22,13 @@ rule 3; invisible axes are ignored):
    drawn in its axes (for a figure legend: in the figure) with the entry's colour;
    in an axes with a legend every line style (colour, line style) drawn is explained
    by an entry; an axes drawing two or more line styles has a legend (its own or a
-   figure legend). No text in the figure names a colour ("blue: correct model"):
+   figure legend). A zero baseline (a straight line at x = 0 or y = 0) needs no
+   entry. No text in the figure names a colour ("blue: correct model"):
    colours change and the legend is what says which line is which.
 5. **Integer ticks for counts.** An axis whose label counts things (trials, epochs,
    iterations, episodes, steps, sweeps, seeds, updates, patterns, samples, "number
-   of", "count") on a linear scale has integer tick locations.
+   of", "count"; not after "per": "rewards per trial" is a rate) on a linear scale
+   has integer tick locations.
 6. **Spread across seeds.** An axes whose text says it shows a mean over seeds shows
    the spread too: error bars (``errorbar``) or a band (``fill_between``).
 7. **Nothing clipped or overlapping.** Every visible text (titles, labels, tick
@@ -67,7 +69,7 @@ SLOW = {"lewm-two-rooms", "ijepa-digits", "rao-ballard-1999", "hinton-1995-bars"
 
 COLOUR_WORDS = re.compile(r"\b(blue|red|green|orange|purple|black|gr[ae]y|yellow|cyan|"
                           r"magenta|pink|brown)\b", re.IGNORECASE)
-COUNT_WORDS = re.compile(r"\b(trials?|epochs?|iterations?|episodes?|steps?|sweeps?|seeds?|"
+COUNT_WORDS = re.compile(r"(?<!per )\b(trials?|epochs?|iterations?|episodes?|steps?|sweeps?|seeds?|"
                          r"updates?|patterns?|samples?|count|number of)\b", re.IGNORECASE)
 SEED_MEAN = re.compile(r"\bmean\b.*\bseeds?\b|\bseeds?\b.*\bmean\b", re.IGNORECASE)
 NUMBER = re.compile(r"^[\s\u2212+\-−]*[\d.,]+(e[\u2212+\-−]?\d+)?%?$|^\$.*\d.*\$$",
@@ -142,6 +144,12 @@ def _is_numeric(labels: list[str]) -> bool:
 
 def _style(line: Line2D) -> tuple:
     return (mcolors.to_hex(line.get_color()), line.get_linestyle(), line.get_marker())
+
+
+def _zero_baseline(line: Line2D) -> bool:
+    """A straight line at y = 0 or x = 0 (``axhline(0)``): it needs no legend entry."""
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    return x.size == 2 and (bool(np.all(y == 0)) or bool(np.all(x == 0)))
 
 
 def _errorbar_lines(ax) -> set:
@@ -232,7 +240,8 @@ def inspect(fig: Figure, name: str, kwargs: dict) -> Saved:
     for i, ax in enumerate(axes):
         an = _axes_name(ax, i)
         skip = _errorbar_lines(ax)
-        lines = [ln for ln in ax.lines if ln.get_visible() and ln not in skip]
+        lines = [ln for ln in ax.lines if ln.get_visible() and ln not in skip
+                 and not _zero_baseline(ln)]
         leg = ax.get_legend()
         legends = ([leg] if leg is not None else []) + legend_axes
         for lg in legends:
