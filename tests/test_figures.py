@@ -27,7 +27,7 @@ rule 3; invisible axes are ignored):
    colours change and the legend is what says which line is which.
 5. **Integer ticks for counts.** An axis whose label counts things (trials, epochs,
    iterations, episodes, steps, sweeps, seeds, updates, patterns, samples, "number
-   of", "count"; not after "per": "rewards per trial" is a rate) on a linear scale
+   of", "count"; not after "per" or "fraction of": those are rates) on a linear scale
    has integer tick locations.
 6. **Spread across seeds.** An axes whose text says it shows a mean over seeds shows
    the spread too: error bars (``errorbar``) or a band (``fill_between``).
@@ -69,8 +69,9 @@ SLOW = {"lewm-two-rooms", "ijepa-digits", "rao-ballard-1999", "hinton-1995-bars"
 
 COLOUR_WORDS = re.compile(r"\b(blue|red|green|orange|purple|black|gr[ae]y|yellow|cyan|"
                           r"magenta|pink|brown)\b", re.IGNORECASE)
-COUNT_WORDS = re.compile(r"(?<!per )\b(trials?|epochs?|iterations?|episodes?|steps?|sweeps?|seeds?|"
-                         r"updates?|patterns?|samples?|count|number of)\b", re.IGNORECASE)
+COUNT_WORDS = re.compile(r"(?<!per )(?<!fraction of )\b(trials?|epochs?|iterations?|episodes?|"
+                         r"steps?|sweeps?|seeds?|updates?|patterns?|samples?|count|"
+                         r"number of)\b", re.IGNORECASE)
 SEED_MEAN = re.compile(r"\bmean\b.*\bseeds?\b|\bseeds?\b.*\bmean\b", re.IGNORECASE)
 NUMBER = re.compile(r"^[\s\u2212+\-−]*[\d.,]+(e[\u2212+\-−]?\d+)?%?$|^\$.*\d.*\$$",
                     re.IGNORECASE)
