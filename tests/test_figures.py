@@ -271,8 +271,11 @@ def inspect(fig: Figure, name: str, kwargs: dict) -> Saved:
                     s.add("legends", f"{an}: legend entry {lab!r} has another colour than "
                                      "its artist")
         if leg is not None:
-            shown = {_style(ln) for ln in lines
-                     if ln.get_label() in {t.get_text() for t in leg.get_texts()}}
+            entries = {t.get_text() for t in leg.get_texts()}
+            shown = {_style(ln) for ln in lines if ln.get_label() in entries}
+            shown |= {_style(c.lines[0]) for c in ax.containers
+                      if isinstance(c, ErrorbarContainer) and c.lines[0] is not None
+                      and c.get_label() in entries}
             for ln in lines:
                 if _style(ln) not in shown and ln.get_xydata().size:
                     s.add("legends", f"{an}: a line ({_style(ln)[0]}, {ln.get_linestyle()}) "
