@@ -113,9 +113,11 @@ def plot_learning_curves(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = list(results)
-    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)), squeeze=False,
+                             layout="constrained")
     for i, name in enumerate(names):
         m = results[name]
         ax = axes[i, 0]
@@ -125,6 +127,7 @@ def plot_learning_curves(results: dict[str, Any], path: Path) -> None:
                 final = 100 * m[key]["test_accuracy"]
                 ax.plot(np.arange(1, acc.size + 1), acc, style, label=f"{label}: {final:.1f} %")
         ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{name}: test accuracy")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="lower right")
         ax = axes[i, 1]
         pi_L = m["settings"]["output_precision"]
@@ -133,8 +136,9 @@ def plot_learning_curves(results: dict[str, Any], path: Path) -> None:
             if key in m:
                 e = np.asarray(m[key]["history"]["energy"])
                 ax.semilogy(np.arange(1, e.size + 1), e, style, label=label)
-        ax.set(xlabel="epoch", ylabel="per training sample", title=f"{name}: objective")
+        ax.set(xlabel="epoch", ylabel="objective per training sample (log scale)",
+               title=f"{name}: training objective")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

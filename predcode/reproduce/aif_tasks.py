@@ -98,19 +98,22 @@ def _finish(out: Path, report: dict[str, Any], title: str, figures: str,
 
 def _bar(results: dict[str, dict[str, Any]], keys: tuple[str, ...], labels: tuple[str, ...],
          title: str, path: Path) -> None:
-    import matplotlib
+    from ._figures import proportion_yerr, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4), layout="constrained")
     x = np.arange(len(keys))
     w = 0.8 / len(results)
+    n_agents = sorted({res["n_agents"] for res in results.values()})
     for i, (name, res) in enumerate(results.items()):
-        ax.bar(x + w * i, [res[k] for k in keys], width=w, label=name)
-    ax.set(xticks=x + 0.4 - w / 2, xticklabels=labels, ylim=(0, 1.05), title=title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+        v = [res[k] for k in keys]
+        ax.bar(x + w * i, v, width=w, yerr=proportion_yerr(v, res["n_agents"]), capsize=3,
+               label=name)
+    ax.set(xticks=x + 0.4 - w / 2, xticklabels=labels, ylim=(0, 1.3),
+           yticks=np.linspace(0, 1, 6),
+           ylabel=f"fraction of agents (n = {', '.join(map(str, n_agents))})",
+           title=f"{title}\n(95 % Wilson intervals over agents)")
+    ax.legend(fontsize=8, loc="upper center", ncol=len(results))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

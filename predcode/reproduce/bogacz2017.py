@@ -33,45 +33,48 @@ PHI_STAR_PAPER = 1.5675  # real root of 2 phi^3 = 3 phi + 3 (exercise 1 setting)
 
 def _plots(out: Path, post: tuple, ga: dict, net: dict, trial: dict, var: dict,
            phi_star: float) -> list[str]:
-    import matplotlib
+    from ._figures import integer_ticks, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     v, p = post
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     ax.plot(v, p, "k", label=r"posterior $p(v\mid u)$")
     ax.plot(v, sfe.gauss(v, 3.0, 1.0), "k:", label=r"prior $p(v)$")
     ax.axvline(phi_star, color="r", lw=0.8, label=rf"mode $\phi^*$ = {phi_star:.4f}")
-    ax.set(xlabel="v (size)", ylabel="density", title="Exercise 1: exact posterior (u = 2)")
-    ax.legend()
-    fig.tight_layout()
+    ax.set(xlabel="v (food size, a.u.)", ylabel="probability density",
+           title="Exercise 1: exact posterior (u = 2)")
+    ax.legend(fontsize=8)
     fig.savefig(out / "exercise1_posterior.png", dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    axes[0].plot(ga["t"], ga["phi"], "k")
-    axes[0].axhline(phi_star, color="r", ls=":", lw=0.8)
-    axes[0].set(xlabel="time", ylabel=r"$\phi$", title="Exercise 2: gradient ascent on F")
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+    axes[0].plot(ga["t"], ga["phi"], "k", label=r"$\phi$ (gradient ascent)")
+    axes[0].axhline(phi_star, color="r", ls=":", lw=0.8,
+                    label=rf"exact mode $\phi^*$ = {phi_star:.4f}")
+    axes[0].set(xlabel="time (a.u.)", ylabel=r"estimate $\phi$ (a.u.)",
+                title="Exercise 2: gradient ascent on F")
+    axes[0].legend(fontsize=8)
     for key, label, style in (("phi", r"$\phi$", "k"), ("eps_p", r"$\varepsilon_p$", "b--"),
                               ("eps_u", r"$\varepsilon_u$", "g-.")):
         axes[1].plot(net["t"], net[key], style, label=label)
-    axes[1].set(xlabel="time", ylabel="activity", title="Exercise 3: prediction-error network")
-    axes[1].legend()
-    fig.tight_layout()
+    axes[1].set(xlabel="time (a.u.)", ylabel="activity (a.u.)",
+                title="Exercise 3: prediction-error network")
+    axes[1].legend(fontsize=8)
     fig.savefig(out / "exercise2_3_dynamics.png", dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
     axes[0].plot(trial["t"], trial["eps"], "b", label=r"$\varepsilon$")
     axes[0].plot(trial["t"], trial["e"], "g--", label=r"$e$")
-    axes[0].set(xlabel="time", ylabel="activity", title=r"Exercise 5: one trial ($\Sigma$ = 1)")
-    axes[0].legend()
-    axes[1].plot(np.arange(var["Sigma"].size), var["Sigma"], "k")
+    axes[0].set(xlabel="time (a.u.)", ylabel="activity (a.u.)",
+                title=r"Exercise 5: one trial ($\Sigma$ = 1)")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(np.arange(var["Sigma"].size), var["Sigma"], "k", label=r"learned $\Sigma$")
     axes[1].axhline(2.0, color="r", ls=":", lw=0.8, label="true variance 2")
-    axes[1].set(xlabel="trial", ylabel=r"$\Sigma$", title=r"Exercise 5: learning $\Sigma$")
-    axes[1].legend()
-    fig.tight_layout()
+    axes[1].set(xlabel="trial", ylabel=r"variance $\Sigma$",
+                title=r"Exercise 5: learning $\Sigma$")
+    integer_ticks(axes[1].xaxis)
+    axes[1].legend(fontsize=8)
     fig.savefig(out / "exercise5_variance.png", dpi=120)
     plt.close(fig)
     return ["exercise1_posterior.png", "exercise2_3_dynamics.png", "exercise5_variance.png"]

@@ -31,30 +31,32 @@ __all__ = ["run"]
 
 
 def _plot(sim: dict[str, np.ndarray], path: Path, title: str, onset: float | None) -> None:
-    import matplotlib
+    from ._figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     t = sim["t"]
-    fig, axes = plt.subplots(5, 1, figsize=(7, 10), sharex=True)
-    axes[0].plot(t, sim["T"], "r", label="T (true)")
+    fig, axes = plt.subplots(5, 1, figsize=(7.5, 10.5), sharex=True, layout="constrained")
+    axes[0].plot(t, sim["T"], "r", label="T (true temperature)")
     axes[0].plot(t, sim["x"], "k", label="x (position)")
-    axes[0].axhline(4.0, color="gray", ls=":", lw=0.8)
+    axes[0].axhline(4.0, color="gray", ls=":", lw=0.8, label="desired temperature 4")
+    axes[0].set(ylabel="T, x (a.u.)", title="world: temperature and position")
     axes[1].plot(t, sim["mu"], "k", label=r"$\mu$")
     axes[1].plot(t, sim["mu1"], "m", label=r"$\mu'$")
     axes[1].plot(t, sim["mu2"], "b", label=r"$\mu''$")
+    axes[1].set(ylabel="belief (a.u.)", title="beliefs in generalised coordinates")
     axes[2].plot(t, sim["rho0"], "k", lw=0.5, label=r"$\rho$")
     axes[2].plot(t, sim["rho1"], "m", lw=0.5, label=r"$\rho'$")
+    axes[2].set(ylabel="sensation (a.u.)", title="noisy sensations of T and its rate")
     axes[3].plot(t, sim["a"], "k", label="a (action)")
+    axes[3].set(ylabel="action (velocity, a.u.)", title="action")
     axes[4].semilogy(t, np.maximum(sim["F"], 1e-6), "k", label="F")
+    axes[4].set(ylabel="F (nats, log scale)", title="free energy")
     for ax in axes:
-        ax.legend(loc="upper right", fontsize=8)
         if onset is not None:
-            ax.axvline(onset, color="gray", lw=0.6, ls="--")
-    axes[4].set_xlabel("time")
-    axes[0].set_title(title)
-    fig.tight_layout()
+            ax.axvline(onset, color="gray", lw=0.6, ls="--", label="action switched on")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[4].set_xlabel("time (a.u.)")
+    fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

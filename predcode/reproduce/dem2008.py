@@ -130,7 +130,7 @@ def demo_lorenz(N: int = 128, seeds=(0, 1, 2), backend: str = "auto") -> dict[st
         e = np.sqrt(np.sum((x - true) ** 2, axis=1))
         return e, float(np.sqrt(np.mean(e[N // 2 :] ** 2)))
 
-    per_seed = []
+    per_seed, curves = [], []
     for seed in seeds:
         sk = simulate(lorenz_model(), np.zeros((N, 1)), random_state=seed)
         m = lorenz_model(x0=(2.0, 8.0, 22.0))  # inverted from a wrong initial state
@@ -144,6 +144,7 @@ def demo_lorenz(N: int = 128, seeds=(0, 1, 2), backend: str = "auto") -> dict[st
             "late_rmse_ekf": late(ekk["x"], sk["x"])[1],
         }
         per_seed.append(row)
+        curves.append((late(dk.x_, sk["x"])[0], late(ekk["x"], sk["x"])[0]))
         if seed == seeds[0]:
             sim, d, ek = sk, dk, ekk
             err, err_ek = late(dk.x_, sk["x"])[0], late(ekk["x"], sk["x"])[0]
@@ -153,6 +154,9 @@ def demo_lorenz(N: int = 128, seeds=(0, 1, 2), backend: str = "auto") -> dict[st
         "ekf": ek,
         "err": err,
         "err_ekf": err_ek,
+        # state error per time bin of every seed (rows), for the figure's spread
+        "err_seeds": np.array([c[0] for c in curves]),
+        "err_ekf_seeds": np.array([c[1] for c in curves]),
         "per_seed": per_seed,
         "initial_error": float(err[0]),
         "late_rmse": per_seed[0]["late_rmse"],
@@ -249,64 +253,83 @@ def demo_triple(
 
 
 def _figures(out: Path, conv: dict, lor: dict, dw: dict, tri: dict) -> list[str]:
-    import matplotlib
+    from ._figures import integer_ticks, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = []
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     t = np.arange(len(conv["U"]))
     sd = np.sqrt(conv["dem"].Su_[:, conv["dem"].model.n * conv["dem"].model.nx])
     ax[0].fill_between(
-        t, conv["dem"].v_[:, 0] - 1.64 * sd, conv["dem"].v_[:, 0] + 1.64 * sd, alpha=0.3
+        t, conv["dem"].v_[:, 0] - 1.64 * sd, conv["dem"].v_[:, 0] + 1.64 * sd, alpha=0.3,
+        color="C0", lw=0, label="DEM 90 % interval"
     )
     ax[0].plot(t, conv["U"][:, 0], "k--", label="true cause")
-    ax[0].plot(t, conv["dem"].v_[:, 0], label="DEM")
-    ax[0].plot(t, conv["ekf"]["v"][:, 0], ":", label="EKF")
-    ax[0].set(title="convolution: cause", xlabel="time bin")
+    ax[0].plot(t, conv["dem"].v_[:, 0], color="C0", label="DEM")
+    ax[0].plot(t, conv["ekf"]["v"][:, 0], ":", color="C1", label="EKF")
+    ax[0].set(title="convolution: cause v (seed 0)", xlabel="time (bins)",
+              ylabel="cause v (a.u.)")
     ax[0].legend(fontsize=8)
-    ax[1].plot(t, conv["sim"]["x"], "k--")
-    ax[1].plot(t, conv["dem"].x_)
-    ax[1].set(title="hidden states (true dashed)", xlabel="time bin")
+    x_true, x_dem = conv["sim"]["x"], conv["dem"].x_
+    for k in range(x_true.shape[1]):
+        ax[1].plot(t, x_true[:, k], "--", color=f"C{k}", label=f"true $x_{k + 1}$")
+        ax[1].plot(t, x_dem[:, k], "-", color=f"C{k}", label=f"DEM $x_{k + 1}$")
+    ax[1].set(title="convolution: hidden states (seed 0)", xlabel="time (bins)",
+              ylabel="hidden state x (a.u.)")
+    ax[1].legend(fontsize=8, ncol=2)
     orders = sorted(conv["by_order"])
     ax[2].plot(orders, [conv["by_order"][n]["cause_rmse"] for n in orders], "o-", label="cause")
     ax[2].plot(orders, [conv["by_order"][n]["state_rmse"] for n in orders], "s-", label="states")
-    ax[2].set(title="RMSE vs embedding order n", xlabel="n")
+    ax[2].set(title="error vs embedding order (seed 0)", xlabel="embedding order n",
+              ylabel="RMSE (a.u.)")
+    integer_ticks(ax[2].xaxis)
     ax[2].legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "convolution.png", dpi=110)
     plt.close(fig)
     names.append("convolution.png")
 
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     ax[0].plot(lor["sim"]["x"][:, 0], lor["sim"]["x"][:, 2], "k--", label="true")
-    ax[0].plot(lor["dem"].x_[:, 0], lor["dem"].x_[:, 2], label="DEM")
-    ax[0].set(title="Lorenz (x1, x3)")
+    ax[0].plot(lor["dem"].x_[:, 0], lor["dem"].x_[:, 2], color="C0", label="DEM")
+    ax[0].set(title="Lorenz attractor (seed 0)", xlabel="state $x_1$ (a.u.)",
+              ylabel="state $x_3$ (a.u.)")
     ax[0].legend(fontsize=8)
-    ax[1].semilogy(lor["err"], label="DEM")
-    ax[1].semilogy(lor["err_ekf"], ":", label="EKF")
-    ax[1].set(title="Lorenz state error", xlabel="time bin")
-    ax[1].legend(fontsize=8)
-    ax[2].plot(dw["sim"]["x"][:, 0], "k--", label="true")
-    ax[2].plot(dw["dem"].x_[:, 0], label="DEM")
-    ax[2].set(title="double well: x (mirror image)", xlabel="time bin")
+    n_seeds = len(lor["err_seeds"])
+    tl = np.arange(lor["err_seeds"].shape[1])
+    for key, label, style, colour in (("err_seeds", "DEM", "-", "C0"),
+                                      ("err_ekf_seeds", "EKF", ":", "C1")):
+        e = np.asarray(lor[key])
+        ax[1].plot(tl, np.median(e, axis=0), style, color=colour, label=f"{label}, median")
+        ax[1].fill_between(tl, e.min(axis=0), e.max(axis=0), color=colour, alpha=0.2, lw=0,
+                           label=f"{label}, range over seeds")
+    ax[1].set(title=f"Lorenz state error ({n_seeds} seeds)", xlabel="time (bins)",
+              ylabel="state error ‖x̂ − x‖ (a.u.)", yscale="log")
+    ax[1].legend(fontsize=7, ncol=2)
+    tw = np.arange(len(dw["sim"]["x"]))
+    ax[2].plot(tw, dw["sim"]["x"][:, 0], "k--", label="true")
+    ax[2].plot(tw, dw["dem"].x_[:, 0], color="C0", label="DEM (started in the other well)")
+    ax[2].set(title="double well: DEM finds the mirror image", xlabel="time (bins)",
+              ylabel="hidden state x (a.u.)")
     ax[2].legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "lorenz_double_well.png", dpi=110)
     plt.close(fig)
     names.append("lorenz_double_well.png")
 
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, ax = plt.subplots(1, 2, figsize=(9.5, 3.8), layout="constrained")
     ax[0].plot(np.arange(1, len(tri["F"]) + 1), tri["F"], "o-", ms=3)
-    ax[0].set(title="triple estimation: free energy", xlabel="DEM iteration", ylabel="F")
+    ax[0].set(title="triple estimation: free energy", xlabel="DEM iteration (accepted)",
+              ylabel="free energy F (nats)")
+    integer_ticks(ax[0].xaxis)
     ax[1].bar(np.arange(4) - 0.2, tri["theta_true"], 0.4, label="true")
     ax[1].bar(
-        np.arange(4) + 0.2, tri["theta"], 0.4, yerr=1.64 * np.array(tri["theta_sd"]), label="DEM"
+        np.arange(4) + 0.2, tri["theta"], 0.4, yerr=1.64 * np.array(tri["theta_sd"]),
+        capsize=3, label="DEM (90 % interval)"
     )
-    ax[1].set(title="parameters (A row 2, C row 1)", xticks=range(4))
+    ax[1].axhline(0, color="k", lw=0.6)
+    ax[1].set(title="estimated parameters (seed 0)", xticks=range(4),
+              xticklabels=["A[2,1]", "A[2,2]", "C[1,1]", "C[1,2]"],
+              xlabel="parameter (A row 2, C row 1)", ylabel="value")
     ax[1].legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "triple_estimation.png", dpi=110)
     plt.close(fig)
     names.append("triple_estimation.png")

@@ -113,41 +113,60 @@ def _linear_exactness(seed: int = 0) -> dict[str, float]:
             "cov_err": float(np.abs(r.Cp - cov).max())}
 
 
-def _plots(out: Path, comps: list[dict[str, Any]], hier: dict[str, Any]) -> list[str]:
-    import matplotlib
+def _plots(out: Path, comps: list[dict[str, Any]], hier: dict[str, Any],
+           all_seeds: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+    from ._figures import integer_ticks, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained")
     for row, c in enumerate(comps):
         ax = axes[row, 0]
         ax.plot(X_GRID, c["y"], "k.", label="data")
-        for name, m in c["models"].items():
-            ax.plot(X_GRID, m["fit"], label=name)
-        ax.set(title=f"data from the {c['truth']} model (seed {c['seed']})", xlabel="x")
+        for j, (name, m) in enumerate(c["models"].items()):
+            ax.plot(X_GRID, m["fit"], ("-", "--", ":", "-.")[j % 4],
+                    lw=2.2 if name == c["truth"] else 1.2,
+                    label=name + (" (true)" if name == c["truth"] else ""))
+        ax.set(title=f"data from the {c['truth']} model (seed {c['seed']}) and the fits",
+               xlabel="x", ylabel="y (noise s.d. 0.1)")
         ax.legend(fontsize=8)
         ax = axes[row, 1]
         names = list(c["models"])
-        F = np.array([c["models"][k]["F"] for k in names])
-        ax.bar(names, F - F.min(), color=["C0" if k != c["truth"] else "C3" for k in names])
-        ax.set(ylabel="F − min F (log evidence, nats)", title="free energy per candidate")
-    fig.tight_layout()
+        runs = (all_seeds or {}).get(c["truth"]) or [c]
+        F = np.array([[r["models"][k]["F"] for k in names] for r in runs])
+        rel = F - F.min(axis=1, keepdims=True)  # per dataset
+        x = np.arange(len(names))
+        true = np.array([k == c["truth"] for k in names])
+        for mask, colour, label in ((true, "C3", "true model"), (~true, "C0", "other candidates")):
+            ax.bar(x[mask], rel.mean(axis=0)[mask], 0.6, color=colour, label=label,
+                   yerr=rel.std(axis=0)[mask] if len(runs) > 1 else None, capsize=3)
+        if len(runs) > 1:
+            for i in range(len(names)):
+                ax.plot(np.full(len(runs), x[i]), rel[:, i], "k.", ms=3,
+                        label="one dataset" if i == 0 else "_nolegend_")
+        ax.set_xticks(x, names)
+        ax.set(xlabel="candidate model", ylabel="F − min F (log evidence, nats)",
+               title=f"free energy per candidate, mean ± s.d. over {len(runs)} datasets"
+               if len(runs) > 1 else "free energy per candidate")
+        ax.legend(fontsize=8)
     fig.savefig(out / "model_comparison.png", dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    axes[0].plot(hier["F_history"], "k.-")
-    axes[0].set(xlabel="EM iteration", ylabel="F", title="hierarchical EM: free energy")
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4), layout="constrained")
+    axes[0].plot(np.arange(len(hier["F_history"])), hier["F_history"], "k.-")
+    axes[0].set(xlabel="EM iteration", ylabel="free energy F (nats)",
+                title="hierarchical EM: free energy")
+    integer_ticks(axes[0].xaxis)
     g = hier["grid"]
     cs = axes[1].contour(g["lam1"], g["lam2"], np.asarray(g["logev"]), levels=20)
     axes[1].clabel(cs, fontsize=6)
+    fig.colorbar(cs, ax=axes[1], label=r"$\ln p(y\mid\lambda)$ (nats)")
     axes[1].plot(*hier["lam_brute"], "k+", ms=12, label="brute-force max")
     axes[1].plot(*hier["lam_em"], "rx", ms=8, label="EM")
     axes[1].plot(*hier["lam_true"], "bo", mfc="none", label="true")
-    axes[1].set(xlabel=r"$\lambda_1$", ylabel=r"$\lambda_2$", title=r"$\ln p(y\mid\lambda)$")
+    axes[1].set(xlabel=r"$\lambda_1$ (log-precision, level 1)",
+                ylabel=r"$\lambda_2$ (log-precision, level 2)",
+                title=r"log evidence $\ln p(y\mid\lambda)$")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "hierarchical_em.png", dpi=110)
     plt.close(fig)
     return ["model_comparison.png", "hierarchical_em.png"]
@@ -198,7 +217,8 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
               f"min ΔF {np.diff(hier['F_history']).min():.1e} over {hier['n_iter']} iterations",
               np.diff(hier["F_history"]).min() > -1e-9),
     ]
-    figures = _plots(out, [comps["exponential"][0], comps["quadratic"][0]], hier)
+    figures = _plots(out, [comps["exponential"][0], comps["quadratic"][0]], hier,
+                     all_seeds=comps)
     report = {
         "paper": "Friston (2005) Phil Trans R Soc B 360:815-836; Friston et al. (2007) "
                  "NeuroImage 34:220-234 (spm_nlsi_GN's scheme)",

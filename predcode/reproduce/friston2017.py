@@ -72,7 +72,10 @@ def context_learning(
     r = run_trials(model, process, n_agents=n_agents, n_trials=n_trials, backend=backend,
                    random_state=random_state)
     cue_first = (r["actions"][:, :, 0, 0] == 3).mean(axis=1)
-    rewards = (r["obs"][:, :, 1:, 1] == 1).sum(axis=2).mean(axis=1)
+    per_agent = (r["obs"][:, :, 1:, 1] == 1).sum(axis=2)  # (n_trials, n_agents)
+    rewards = per_agent.mean(axis=1)
+    rewards_sem = per_agent.std(axis=1, ddof=1) / np.sqrt(n_agents) if n_agents > 1 else (
+        np.zeros(n_trials))
     p_final = (r["obs"][:, :, -1, 1] == 1).mean(axis=1)
     # prior belief about the context at the start of each trial = normalised d before it:
     # d grows by the final posterior over the initial context (eta = 1)
@@ -80,44 +83,45 @@ def context_learning(
     d_before = d0 + np.concatenate([np.zeros((1,) + X.shape[1:]), np.cumsum(X, axis=0)[:-1]])
     prior_left = d_before[..., 0] / d_before.sum(axis=-1)
     return {"cue_first": cue_first.tolist(), "rewards_per_trial": rewards.tolist(),
+            "rewards_per_trial_sem": rewards_sem.tolist(),
             "p_reward_final": p_final.tolist(), "prior_left": prior_left.mean(axis=1).tolist(),
             "d_final": r["d"][1].mean(axis=0).tolist(), "d0": d0,
             "n_agents": n_agents, "n_trials": n_trials}
 
 
 def _plot_trial(res: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from ._figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     r, model = res["records"], res["model"]
     k = 0  # first agent
     T = model.T
     names = model.names
-    fig, axes = plt.subplots(3, 2, figsize=(11, 8.5))
+    fig, axes = plt.subplots(3, 2, figsize=(12, 9), layout="constrained")
     for f, ax in enumerate(axes[0]):
         X = r["X"][f][0, k].T  # (S_f, T)
-        ax.imshow(1 - X, cmap="gray", vmin=0, vmax=1, aspect="auto")
+        im = ax.imshow(X, cmap="gray_r", vmin=0, vmax=1, aspect="auto")
         labels = names["locations"] if f == 0 else ("reward left", "reward right")
         ax.set(yticks=range(len(labels)), yticklabels=labels, xticks=range(T),
-               xlabel="time", title=f"hidden states: {names['factors'][f]} (black = 1)")
+               xlabel="time step", title=f"beliefs about hidden states: {names['factors'][f]}")
         true = r["states"][0, k, :, f]
         ax.plot(range(T), true, "o", mfc="none", mec="tab:red", ms=12, label="true state")
         ax.legend(loc="upper right", fontsize=8)
+        fig.colorbar(im, ax=ax, label="posterior probability")
     ax = axes[1, 0]
     q = r["q_pi"][0, k].T  # (P, T - 1)
-    ax.imshow(1 - q, cmap="gray", vmin=0, vmax=1, aspect="auto")
+    im = ax.imshow(q, cmap="gray_r", vmin=0, vmax=1, aspect="auto")
     pol = [" → ".join(names["locations"][u] for u in v[:, 0]) for v in model.policies]
     ax.set(yticks=range(len(pol)), yticklabels=pol, xticks=range(T - 1),
-           xlabel="decision (time)", title="policy posterior q(π)")
+           xticklabels=range(1, T), xlabel="decision", title="policy posterior q(π)")
     ax.tick_params(axis="y", labelsize=7)
+    fig.colorbar(im, ax=ax, label="q(π)")
     ax = axes[1, 1]
     for t in range(T - 1):
         onehot = np.eye(4)[model.policies[:, t, 0]]
         ax.bar(np.arange(4) + 0.35 * t, r["q_pi"][0, k, t] @ onehot, width=0.35,
                label=f"decision {t + 1}")
-    ax.set(xticks=np.arange(4) + 0.17, xticklabels=names["locations"],
+    ax.set(xticks=np.arange(4) + 0.17, xticklabels=names["locations"], xlabel="action (move to)",
            ylabel="P(action) before α", title="action probabilities (policy marginals)")
     ax.legend()
     ax = axes[2, 0]
@@ -129,46 +133,59 @@ def _plot_trial(res: dict[str, Any], path: Path) -> None:
         ax.text(0.02, 0.8 - 0.25 * t, f"t = {t}: {s}", fontsize=11)
     ax = axes[2, 1]
     ax.plot(range(1, T), r["gamma"][0, k], "o-")
-    ax.set(xlabel="decision", ylabel="γ", title="precision of beliefs about policies",
+    ax.set(xlabel="decision", ylabel="precision γ", title="precision of beliefs about policies",
            ylim=(0, 1.5 * max(1.0, r["gamma"][0, k].max())), xticks=range(1, T))
     fig.suptitle("T-maze: one trial of an active-inference agent (layout of SPM's trial figure)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def _plot_summary(beh: dict[str, Any], cl: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from ._figures import integer_ticks, proportion_yerr, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2), layout="constrained")
     ax = axes[0]
     keys = ("cue_first", "cue_then_named_arm", "p_reward")
     x = np.arange(len(keys))
+    first = next(iter(beh.values()))
+    n_all = first["n_agents"] * first["n_trials"]
     for i, (name, res) in enumerate(beh.items()):
-        ax.bar(x + 0.4 * i, [res[k] for k in keys], width=0.4, label=name)
-    ax.set(xticks=x + 0.2, xticklabels=["cue first", "cue → named arm", "P(reward)"],
-           ylim=(0, 1.3), title="random context: all trials")
+        v = [res[k] for k in keys]
+        ax.bar(x + 0.4 * i, v, width=0.4, yerr=proportion_yerr(v, n_all), capsize=3,
+               label=name)
+    ax.set(xticks=x + 0.2, xticklabels=["cue first", "cue → named arm", "reward"],
+           ylim=(0, 1.3), yticks=np.linspace(0, 1, 6), ylabel="fraction of trials",
+           title=f"random context: {first['n_agents']} agents × {first['n_trials']} trials")
     ax.legend(fontsize=8, loc="upper center", ncol=2)
     ax = axes[1]
     for name, res in beh.items():
-        ax.plot(np.arange(1, res["n_trials"] + 1), res["p_reward_per_trial"], "o-", label=name)
-    ax.set(xlabel="trial", ylabel="P(reward)", ylim=(0, 1.05),
-           title=f"P(reward) over trials ({next(iter(beh.values()))['n_agents']} agents)")
+        v = res["p_reward_per_trial"]
+        ax.errorbar(np.arange(1, res["n_trials"] + 1), v, yerr=proportion_yerr(v, res["n_agents"]),
+                    fmt="o-", capsize=3, label=name)
+    ax.set(xlabel="trial", ylabel="P(reward), fraction of agents", ylim=(0, 1.05),
+           title=f"reward over trials ({first['n_agents']} agents)")
     ax.legend(fontsize=8)
     trials = np.arange(1, cl["n_trials"] + 1)
     ax = axes[2]
-    ax.plot(trials, cl["cue_first"], "o-", label="visits the cue first")
-    ax.plot(trials, cl["prior_left"], "s-", label="prior P(context = left) = d / Σd")
-    ax.set(xlabel="trial", ylim=(-0.05, 1.05), title="context learning (reward always left)")
-    ax.legend(fontsize=8)
+    ax.errorbar(trials, cl["cue_first"], yerr=proportion_yerr(cl["cue_first"], cl["n_agents"]),
+                fmt="o-", capsize=2, label="fraction of agents visiting the cue first")
+    ax.plot(trials, cl["prior_left"], "s-", label="prior P(context = left) = d / Σd "
+                                                  "(mean over agents)")
+    ax.set(xlabel="trial", ylabel="fraction of agents / probability", ylim=(-0.05, 1.45),
+           yticks=np.linspace(0, 1, 6),
+           title=f"context learning, reward always left ({cl['n_agents']} agents)")
+    ax.legend(fontsize=8, loc="upper center")
     ax = axes[3]
-    ax.plot(trials, cl["rewards_per_trial"], "o-")
+    ax.errorbar(trials, cl["rewards_per_trial"], yerr=cl.get("rewards_per_trial_sem"),
+                fmt="o-", capsize=2, label="mean ± s.e.m. over agents")
     ax.set(xlabel="trial", ylabel="rewarded outcomes per trial", ylim=(0, 2.1),
            title="exploitation after learning")
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower right")
+    for a in axes[1:]:
+        integer_ticks(a.xaxis)
+    fig.suptitle("T-maze behaviour; error bars: 95 % Wilson intervals of proportions, "
+                 "s.e.m. of means")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -246,38 +246,47 @@ def _inference_cost(hm: HelmholtzMachine, net: PCN, n: int = 2000) -> dict[str, 
 
 
 def _plot(report: dict, best_hm: HelmholtzMachine, best_pc: PCN, out: Path) -> None:
-    import matplotlib
+    from ._figures import integer_ticks, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in report["hm_runs"]:
-        ax.plot(r["patterns"], r["kl_curve"], color="C0" if r["correct"] else "C1", lw=1)
+    plt = pyplot()
+    runs = report["hm_runs"]
+    n_ok = sum(r["correct"] for r in runs)
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    seen = set()
+    for r in runs:
+        ok = bool(r["correct"])
+        label = (f"correct model ({n_ok} of {len(runs)} seeds)" if ok else
+                 f"not a correct model ({len(runs) - n_ok} of {len(runs)} seeds)")
+        ax.plot(np.asarray(r["patterns"]) / 1000, r["kl_curve"], color="C0" if ok else "C1", lw=1,
+                label="_nolegend_" if ok in seen else label)
+        seen.add(ok)
     ax.axhline(PAPER["kl_bits"], color="k", ls="--", label="paper: 0.10 bits")
-    ax.set(xlabel="training patterns", ylabel="KL(data ‖ model) (bits)", yscale="log",
-           title="wake-sleep on bars (blue: correct model)")
-    ax.legend()
-    fig.tight_layout()
+    ax.set(xlabel="training patterns (thousands)", ylabel="KL(data ‖ model) (bits)", yscale="log",
+           title=f"wake-sleep on bars, one curve per seed ({len(runs)} seeds)")
+    integer_ticks(ax.xaxis)
+    ax.legend(fontsize=8)
     fig.savefig(out / "learning_curve.png", dpi=120)
     plt.close(fig)
 
     g, r = best_hm.generative_params(), best_hm.recognition_params()
     W_pc = to_numpy(best_pc.W_[1])
-    rows = [("generative G (unit → pixels)", g["G"][1].T),
-            ("recognition R (pixels → unit)", r["R"][1]),
-            ("PC decoder W (latent → pixels)", W_pc.T)]
-    fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
-    for i, (title, M) in enumerate(rows):
+    rows = [("generative G\n(unit → pixels)", g["G"][1].T, "G weight (log-odds)"),
+            ("recognition R\n(pixels → unit)", r["R"][1], "R weight (log-odds)"),
+            ("PC decoder W\n(latent → pixels)", W_pc.T, "W (pixel value\nper unit latent)")]
+    fig, axes = plt.subplots(3, 8, figsize=(11, 4.8), layout="constrained")
+    for i, (title, M, unit) in enumerate(rows):
         v = np.abs(M).max() or 1.0
         for j in range(8):
             a = axes[i, j]
-            a.imshow(M[j].reshape(4, 4), cmap="RdBu_r", vmin=-v, vmax=v)
+            im = a.imshow(M[j].reshape(4, 4), cmap="RdBu_r", vmin=-v, vmax=v)
             a.set_xticks([])
             a.set_yticks([])
-        axes[i, 0].set_ylabel(title, fontsize=7)
-    fig.suptitle(f"best wake-sleep seed {report['best_seed']} (top two rows) and PC decoder")
-    fig.tight_layout()
+            if i in (0, 2):
+                a.set_title(f"{'unit' if i == 0 else 'latent'} {j + 1}", fontsize=8)
+        axes[i, 0].set_ylabel(title, fontsize=8)
+        fig.colorbar(im, ax=axes[i, :], shrink=0.9, pad=0.01).set_label(unit, fontsize=8)
+    fig.suptitle(f"4×4 weight fields: best wake-sleep seed {report['best_seed']} (rows 1-2) "
+                 "and the PC decoder, seed 0 (row 3)")
     fig.savefig(out / "weights.png", dpi=120)
     plt.close(fig)
 

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backend import resolve_backend, to_numpy
 from ..datasets import load_digits_split
 from ..machine import machine_info
@@ -179,24 +181,47 @@ def compare_on_two_rooms(*, epochs: int = 20, n_traj: int = 120, embed_dim: int 
             "epochs": epochs}
 
 
-def _plot(r: dict[str, Any], path: Path) -> None:
-    import matplotlib
+def _plot(r: dict[str, Any], path: Path, spread: dict[str, Any] | None = None) -> None:
+    from ._figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     res = r["results"]
     names = list(res)
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    n_panels = 4 if spread is not None else 3
+    fig, ax = plt.subplots(1, n_panels, figsize=(4.4 * n_panels, 3.9), layout="constrained")
     acc = [100 * res[n]["pooled"]["probe_accuracy"] for n in names]
     ax[0].barh(names, acc, color="C0")
-    ax[0].set_xlabel(f"linear-probe accuracy (%), pooled ({r['embed_dim']}-d)")
-    ax[0].set_xlim(min(acc) - 10, 100)
+    ax[0].set(xlim=(0, 100), xlabel="test accuracy (%; chance 10 %)",
+              title=f"linear probe, pooled {r['embed_dim']}-d (seed 0)")
+    for y, a in enumerate(acc):
+        ax[0].text(a + 1, y, f"{a:.1f}", va="center", fontsize=7)
+    dims = [res[n]["pooled"]["dim"] for n in names]
     ax[1].barh(names, [res[n]["pooled"]["effective_rank"] for n in names], color="C1")
-    ax[1].set_xlabel("effective rank (pooled)")
-    ax[2].barh(names, [res[n]["wall_time_s"] for n in names], color="C2")
-    ax[2].set_xlabel("training wall time (s)")
-    fig.tight_layout()
+    ax[1].set(xlabel="effective rank (of the representation's dimension)",
+              title="effective rank, pooled (seed 0)")
+    ax[1].set_yticks(range(len(names)), [f"{n} ({d}-d)" for n, d in zip(names, dims,
+                                                                         strict=True)])
+    wall = [res[n]["wall_time_s"] for n in names]
+    ax[2].barh(names, wall, color="C2")
+    for y, w in enumerate(wall):
+        if w == 0:
+            ax[2].text(0, y, " not trained", va="center", fontsize=7)
+    ax[2].set(xlabel="training wall time (s)", title=f"training cost, {r['epochs']} epochs")
+    if spread is not None:
+        d = 100 * np.asarray(spread["difference"])
+        seeds = spread["seeds"]
+        ax[3].plot(seeds, d, "o", color="C0", label="one seed (own split and initialisation)")
+        m, se = 100 * spread["mean_difference"], 100 * spread["se_difference"]
+        ax[3].errorbar([seeds[-1] + 1], [m], yerr=[se], fmt="s", color="k", capsize=3,
+                       label="mean ± s.e.")
+        ax[3].axhline(0, color="k", lw=0.6)
+        ax[3].set(xticks=list(seeds) + [seeds[-1] + 1],
+                  xticklabels=[str(s) for s in seeds] + ["mean"], xlabel="seed",
+                  ylabel="JEPA-EMA − random encoder\n(probe accuracy, points)",
+                  title=f"training gain over {len(seeds)} seeds")
+        ax[3].legend(fontsize=7)
+    fig.suptitle(f"JEPA vs predictive coding vs pixel prediction, digits ({r['n_train']} train "
+                 f"/ {r['n_test']} test images)")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -258,7 +283,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto",
               "quick": quick, "backend": resolve_backend(backend), "claims": claims, **r,
               "two_rooms": rooms, "ema_vs_random_over_seeds": spread,
               "wall_time_s": time.perf_counter() - t0, "machine": machine_info()}
-    _plot(r, out / "jepa_vs_pc.png")
+    _plot(r, out / "jepa_vs_pc.png", spread)
     write_report(out, report, "JEPA vs predictive coding vs pixel prediction on digits",
                  ["jepa_vs_pc.png"], notes=[
                      f"Same data ({r['n_train']} train / {r['n_test']} test images), "

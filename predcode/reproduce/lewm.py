@@ -66,31 +66,46 @@ ROLLOUT_STEPS = 8
 
 
 def _plot(rep: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from ._figures import integer_ticks, proportion_yerr, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 4, figsize=(17, 3.9), layout="constrained")
     h = rep["training"]
-    ax[0].plot(h["latent"]["loss"], label="latent: prediction MSE (rollouts)")
-    ax[0].plot(h["latent"]["reg"], label="latent: SIGReg")
-    ax[0].plot(h["pixel"]["loss"], label="pixel: next-image MSE")
-    ax[0].set_yscale("log")
-    ax[0].set_xlabel("epoch")
+    lam = rep["settings"]["sigreg_weight"]
+    ep = np.arange(1, len(h["latent"]["loss"]) + 1)
+    ax[0].plot(ep, h["latent"]["loss"], "o-", ms=3, label="latent prediction MSE (rollouts)")
+    ax[0].plot(ep, h["latent"]["reg"], "s-", ms=3, label=f"SIGReg statistic (weight λ = {lam})")
+    ax[0].set(yscale="log", xlabel="epoch", ylabel="batch-mean loss term (log scale)",
+              title="latent world model: training")
     ax[0].legend(fontsize=7)
+    ep = np.arange(1, len(h["pixel"]["loss"]) + 1)
+    ax[1].plot(ep, h["pixel"]["loss"], "o-", ms=3, color="C2", label="next-image MSE")
+    ax[1].set(yscale="log", xlabel="epoch", ylabel="batch-mean squared error (log scale)",
+              title="pixel world model: training")
+    ax[1].legend(fontsize=7)
+    for a in ax[:2]:
+        integer_ticks(a.xaxis)
     p = rep["planning"]
     names = [n for n in ("true", "latent", "pixel") if n in p]
+    shown = {"true": "true dynamics", "latent": "latent model", "pixel": "pixel model"}
     x = np.arange(len(names))
-    ax[1].bar(x - 0.2, [p[n]["success_same_room"] for n in names], 0.4, label="same room")
-    ax[1].bar(x + 0.2, [p[n]["success_other_room"] for n in names], 0.4, label="other room")
-    ax[1].set_xticks(x, names)
-    ax[1].set_ylabel("success rate")
-    ax[1].legend(fontsize=7)
-    ax[2].bar(names, [1e3 * p[n]["median_decision_s"] for n in names], color="C2")
-    ax[2].set_ylabel("ms per planning decision")
-    ax[2].set_yscale("log")
-    fig.tight_layout()
+    for j, (key, label) in enumerate((("success_same_room", "same room"),
+                                      ("success_other_room", "other room"))):
+        # episodes alternate same room (even) / other room (odd)
+        n = [(p[k]["episodes"] + (1 - j)) // 2 for k in names]
+        v = [p[k][key] or 0.0 for k in names]
+        ax[2].bar(x + 0.4 * j - 0.2, v, 0.4, yerr=proportion_yerr(v, np.maximum(n, 1)),
+                  capsize=3, label=label)
+    ax[2].set_xticks(x, [f"{shown[k]}\n({p[k]['episodes']} episodes)" for k in names])
+    ax[2].set(ylim=(0, 1.05), ylabel="success rate (fraction of episodes)",
+              title="goal reaching by CEM (95 % Wilson interval)")
+    ax[2].legend(fontsize=7)
+    ax[3].bar([shown[k] for k in names], [1e3 * p[k]["median_decision_s"] for k in names],
+              color="C2")
+    ax[3].set(yscale="log", ylabel="median time per planning decision (ms)",
+              title="planning cost")
+    fig.suptitle("LeWorldModel-style latent planning in two rooms"
+                 + (" (quick run)" if rep.get("quick") else ""))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

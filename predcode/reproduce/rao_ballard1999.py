@@ -244,19 +244,21 @@ def unexplained_variance(model: RaoBallard, X: np.ndarray) -> float:
 
 
 def _figures(model: RaoBallard, es: dict[str, Any], ss: dict[str, Any], out: Path) -> None:
-    import matplotlib
+    from ._figures import WEIGHT_TILE, integer_ticks, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     for level, name in ((1, "rf_level1.png"), (2, "rf_level2.png")):
         rf = model.receptive_fields(level)[:32]
-        fig, axes = plt.subplots(4, 8, figsize=(8 if level == 1 else 11, 4.4))
+        fig, axes = plt.subplots(4, 8, figsize=(8 if level == 1 else 11, 4.6),
+                                 layout="constrained")
         for ax, f in zip(axes.ravel(), rf, strict=False):
             v = np.abs(f).max() or 1.0
-            ax.imshow(f, cmap="gray", vmin=-v, vmax=v)
+            ax.imshow(f, cmap="gray", vmin=-v, vmax=v, gid=WEIGHT_TILE)
             ax.axis("off")
-        fig.suptitle(f"level-{level} receptive fields" + (" (first 32)" if level == 2 else ""))
+        h, w = rf[0].shape
+        fig.suptitle(f"level-{level} receptive fields" + (" (first 32)" if level == 2 else "")
+                     + f", {h}×{w} px\neach field scaled to its own max |weight| "
+                       "(light = positive, dark = negative)", fontsize=10)
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
 
@@ -265,41 +267,42 @@ def _figures(model: RaoBallard, es: dict[str, Any], ss: dict[str, Any], out: Pat
     fb, nf = fb / fb.max(axis=1, keepdims=True), nf / nf.max(axis=1, keepdims=True)
     d = np.asarray(es["index_feedback"]) - np.asarray(es["index_no_feedback"])
     example = int(np.argmax(d))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for c, label, style in ((fb, "with feedback", "-"), (nf, "feedback removed", "--")):
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
+    for c, label, style, colour in ((fb, "with feedback", "-", "C0"),
+                                    (nf, "feedback removed", "--", "C1")):
         m, sd = c.mean(axis=0), c.std(axis=0)
-        axes[0].plot(L, m, style, label=label)
-        axes[0].fill_between(L, m - sd, m + sd, alpha=0.2)
-        axes[1].plot(L, c[example], style, label=label)
+        axes[0].plot(L, m, style, color=colour, label=f"{label} (mean ± s.d.)")
+        axes[0].fill_between(L, m - sd, m + sd, color=colour, alpha=0.2, lw=0)
+        axes[1].plot(L, c[example], style, color=colour, label=label)
     for ax in axes[:2]:
-        ax.axvline(16, color="grey", lw=0.8, ls=":")
+        ax.axvline(16, color="grey", lw=0.8, ls=":", label="centre-patch width (16 px)")
         ax.set(xlabel="bar length (pixels)")
-    axes[0].set(ylabel="|error| / peak (mean ± sd)",
+        ax.legend(fontsize=8)
+    axes[0].set(ylabel="|prediction error| / its peak",
                 title=f"end-stopping, {es['n_units']} centre-module units")
-    axes[0].legend()
-    axes[1].set(title="unit with the largest feedback effect")
+    axes[1].set(ylabel="|prediction error| / its peak",
+                title="the unit with the largest feedback effect")
     axes[2].hist(d, bins=15, color="C2")
     axes[2].axvline(0, color="k", lw=0.8)
-    axes[2].set(xlabel="index with − without feedback", ylabel="units",
+    axes[2].set(xlabel="end-stopping index, with − without feedback", ylabel="number of units",
                 title=f"paired difference {es['difference_mean']:+.2f} ± "
-                      f"{es['difference_sem']:.2f} (sem)")
-    fig.tight_layout()
+                      f"{es['difference_sem']:.2f} (s.e.m.)")
+    integer_ticks(axes[2].yaxis)
     fig.savefig(out / "end_stopping.png", dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(5.8, 4), layout="constrained")
     x = np.arange(2)
     for j, (tag, label) in enumerate((("feedback", "with feedback"),
                                       ("no_feedback", "feedback removed"))):
         iso, ortho = (np.asarray(ss[tag][k]) for k in ("iso_suppression", "ortho_suppression"))
         sem = [v.std(ddof=1) / np.sqrt(v.size) for v in (iso, ortho)]
-        ax.bar(x + 0.38 * j, [iso.mean(), ortho.mean()], 0.36, yerr=sem, label=label)
+        ax.bar(x + 0.38 * j, [iso.mean(), ortho.mean()], 0.36, yerr=sem, capsize=3, label=label)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x + 0.19, ["iso-oriented surround", "orthogonal surround"])
-    ax.set(ylabel="suppression of the centre response\n(mean ± sem; < 0 facilitation)",
+    ax.set(ylabel="suppression of the centre response\n(fraction; mean ± s.e.m.; < 0 facilitation)",
            title=f"orientation contrast, {ss['n_units']} units")
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(fontsize=8)
     fig.savefig(out / "surround.png", dpi=110)
     plt.close(fig)
 

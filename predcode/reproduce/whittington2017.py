@@ -93,16 +93,15 @@ def _plot_alignment(align: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cos = np.asarray(align["cosine"])
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(5.8, 4), layout="constrained")
     for l in range(cos.shape[1]):
-        ax.semilogx(align["pi_L"], 1 - cos[:, l], "o-", label=f"W_{l + 1}")
+        ax.semilogx(align["pi_L"], 1 - cos[:, l], "o-", label=f"$W_{l + 1}$")
     ax.set(xlabel=r"output precision $\pi_L$ (= 1 / output variance)",
-           ylabel="1 - cos(PC update, BP gradient)",
+           ylabel="1 − cos(PC update, BP gradient) (log scale)",
            title="PC updates converge to backprop")
     ax.set_yscale("log")
     ax.invert_xaxis()
     ax.legend(title="layer")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
