@@ -32,9 +32,10 @@ def test_info_lists_backends_and_machine(capsys):
 def test_train_writes_metrics_curve_and_model(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["train", "pcn", "--dataset", "digits", "--backend", "numba", "--epochs", "3",
-               "--out", str(out)])
+               "--out", str(out), "--json", str(tmp_path / "m.json")])
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    assert json.loads((tmp_path / "m.json").read_text()) == metrics
     assert len(metrics["pcn"]["history"]["val_accuracy"]) == 3
     assert 0.8 < metrics["pcn"]["test_accuracy"] <= 1.0
     assert 0.8 < metrics["mlp"]["test_accuracy"] <= 1.0
@@ -443,3 +444,15 @@ def test_info_json_path_and_blas_owner(tmp_path, capsys):
         == "scipy"
     assert blas_owner("/v/site-packages/numpy/.libs/libopenblas.so") == "numpy"
     assert blas_owner("/usr/lib/x86_64-linux-gnu/libopenblas.so.0") == "shared"
+
+
+def test_info_backend_says_what_it_runs_on_and_exits_1_when_it_does_not_work(capsys):
+    from predcode.backend import available_backends
+
+    assert main(["info", "--backend", "numpy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backend"] == {
+        "requested": "numpy", "name": "numpy", "works": True,
+        "detail": available_backends()["numpy"][1]}
+    works = available_backends()["cupy"][0]
+    assert main(["info", "--backend", "cupy"]) == (0 if works else 1)
+    assert "--backend cupy: cupy" in capsys.readouterr().out

@@ -18,8 +18,8 @@ Each ``bench`` and ``train`` case has its own options, and ``--help`` shows each
 option's default; an option that does not apply to the case (``bench aif
 --sizes``, ``reproduce bogacz-2017 --backend cupy``) is an error.
 
-Exit status
------------
+Exit status:
+
 0
     Success. A reproduction that ran and wrote its report exits 0 whatever its
     claims say: a claim that does not hold is a result.

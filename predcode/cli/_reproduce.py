@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,6 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, report, say=say)
     failed = [c for c in claims if c.get("holds") is False]
     if failed and args.strict:
-        print(f"--strict: {len(failed)} of {len(claims)} claims do not hold", file=say)
+        print(f"--strict: {len(failed)} of {len(claims)} claims do not hold", file=sys.stderr)
         return 1
     return 0
