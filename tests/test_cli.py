@@ -456,3 +456,16 @@ def test_info_backend_says_what_it_runs_on_and_exits_1_when_it_does_not_work(cap
     works = available_backends()["cupy"][0]
     assert main(["info", "--backend", "cupy"]) == (0 if works else 1)
     assert "--backend cupy: cupy" in capsys.readouterr().out
+
+
+def test_library_parameter_names_become_the_options_typed():
+    from predcode.cli._common import option_names
+    from predcode.cli._train import OPTIONS
+
+    msg = ("PCN.lr=1e+09: learning diverged at gamma=0.1; use a smaller lr, e.g. lr=1e+08; "
+           "MLP.lr too; see predcode.backend")
+    assert option_names(msg, OPTIONS) == (
+        "--lr=1e+09: learning diverged at --gamma=0.1; use a smaller lr, e.g. --lr=1e+08; "
+        "--baseline-lr too; see predcode.backend")
+    assert option_names("train_pair.batch_size: must be >= 1", OPTIONS) == \
+        "--batch-size: must be >= 1"

@@ -195,6 +195,7 @@ def text_stream(args: argparse.Namespace) -> TextIO:
 
 
 _MODULES = {"predcode", "np", "numpy", "cupy", "numba", "scipy", "os", "sys"}
+_ASSIGN = re.compile(r"(?<![\w.\-])([A-Za-z_][A-Za-z0-9_]*)=")
 _NAME = re.compile(r"\b(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
@@ -203,7 +204,8 @@ def option_names(message: str, options: dict[str, str]) -> str:
 
     ``"bench_pcn.backend: ..."`` becomes ``"--backend: ..."``: a leading
     ``owner.param`` or ``param`` is replaced when ``owner.param`` or ``param`` is
-    a key of ``options`` (→ the option), and so is every later ``owner.param``.
+    a key of ``options`` (→ the option), and so is every later ``owner.param``
+    and every ``param=`` (``"use lr=0.1"`` → ``"use --lr=0.1"``).
     """
     def lookup(whole: str, name: str, *, dotted_only: bool) -> str | None:
         owner = whole[: -len(name) - 1] if "." in whole else ""
@@ -216,5 +218,8 @@ def option_names(message: str, options: dict[str, str]) -> str:
         new = lookup(head.group(0), head.group(1), dotted_only=False)
         if new:
             message = new + message[head.end():]
-    return _NAME.sub(lambda m: lookup(m.group(0), m.group(1), dotted_only=True)
-                     or m.group(0), message)
+    message = _NAME.sub(lambda m: lookup(m.group(0), m.group(1), dotted_only=True)
+                        or m.group(0), message)
+    # advice such as "use lr=1e-3" in the spelling the CLI takes: "--lr=1e-3"
+    return _ASSIGN.sub(lambda m: f"{options[m.group(1)]}=" if m.group(1) in options
+                       else m.group(0), message)
