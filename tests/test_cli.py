@@ -308,6 +308,10 @@ def test_reproduce_list_and_help_show_every_reproduction_with_times(capsys):
         for name, rec in REPRODUCTIONS.items():
             assert name in text and rec.description in text and rec.times in text
     assert "exit status" in helped and "--strict" in helped
+    assert main(["reproduce", "--list", "--json", "-"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["bogacz-2017"]["backends"] == ["auto", "numpy"]
+    assert set(table) == set(REPRODUCTIONS)
 
 
 @pytest.mark.parametrize("holds, strict, rc", [

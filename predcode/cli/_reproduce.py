@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
     say = text_stream(args)
     if args.list:
+        check_json_path(args.json)
         print(f"reproductions (wall time on 2 cores, full and --quick):\n{listing()}",
               file=say)
+        if args.json is not None:
+            write_json(args.json, {name: {**asdict(rec), "backends": list(rec.backends)}
+                                   for name, rec in REPRODUCTIONS.items()}, say=say)
         return 0
     if args.paper is None:
         args.parser.error("the following arguments are required: PAPER (or --list)")
