@@ -32,6 +32,8 @@ Exit status:
     ``--out``/``--json`` path that is a file, under a file or not writable
     (checked before any work starts), an output that cannot be written, or an
     error the library reports about the settings.
+130
+    Interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ OPTIONS = {
     "repeats": "--repeats", "min_time": "--min-time", "orders": "--orders",
     "state_sizes": "--state-sizes", "N": "--bins", "n_iter": "--iters",
     "states": "--states", "policies": "--policies", "agents": "--agents", "seed": "--seed",
+    "DEM.Y": "--bins",  # too few time bins for the embedding order
 }
 
 _FLOATS = ["float32", "float64"]
