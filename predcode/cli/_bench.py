@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..backend import BACKENDS
 
     bench = sub.add_parser("bench", formatter_class=HelpFormatter,
-                           help="time training steps against the GEMM roofline",
+                           help="time a case: pcn (vs the GEMM roofline), dem, aif, jepa",
                            description="Time one benchmark case; see "
                                        "'predcode bench CASE --help' for its options.")
     cases = bench.add_subparsers(dest="case", required=True, metavar="CASE")
