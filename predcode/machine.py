@@ -35,14 +35,50 @@ def _versions() -> dict[str, str]:
     return out
 
 
+_OWNERS = {"numpy": "numpy", "scipy": "scipy", "scikit_learn": "scikit-learn",
+           "sklearn": "scikit-learn", "numba": "numba", "torch": "torch"}
+
+
+def blas_owner(filepath: str) -> str:
+    """Which package a BLAS/OpenMP library belongs to, from where it lives.
+
+    Wheels bundle their own copy: ``site-packages/numpy.libs/`` (or
+    ``numpy/.libs/``) is numpy's, ``scipy.libs/`` scipy's. A library outside
+    every package (a system or conda OpenBLAS/MKL) is ``"shared"``: whoever links
+    to it uses it.
+    """
+    parts = filepath.replace("\\", "/").split("/")
+    for i, part in enumerate(parts):
+        name = part[: -len(".libs")] if part.endswith(".libs") else None
+        if part == ".libs" and i > 0:
+            name = parts[i - 1]
+        if name:
+            return _OWNERS.get(name.lower(), name)
+    for i, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages") and parts[i + 1] in _OWNERS:
+            return _OWNERS[parts[i + 1]]
+    return "shared"
+
+
 def machine_info() -> dict[str, Any]:
-    """Describe this machine for a benchmark or report (JSON-serialisable)."""
+    """Describe this machine for a benchmark or report (JSON-serialisable).
+
+    Each ``blas`` entry (from threadpoolctl) says in ``used_by`` whose library it
+    is: ``"numpy"``, ``"scipy"`` (each wheel bundles its own OpenBLAS) or
+    ``"shared"`` (one system library for all).
+    """
+    try:
+        import scipy.linalg  # noqa: F401  (loads scipy's BLAS, so it is listed too)
+    except Exception:  # pragma: no cover - scipy is a dependency
+        pass
     try:
         from threadpoolctl import threadpool_info
 
         blas = [
-            {k: str(v) for k, v in info.items()
-             if k in ("internal_api", "version", "num_threads", "architecture", "prefix")}
+            {**{k: str(v) for k, v in info.items()
+                if k in ("user_api", "internal_api", "version", "num_threads",
+                         "architecture", "prefix", "filepath")},
+             "used_by": blas_owner(str(info.get("filepath", "")))}
             for info in threadpool_info()
         ]
     except Exception as exc:  # pragma: no cover - threadpoolctl is a dependency

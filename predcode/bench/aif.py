@@ -50,6 +50,7 @@ def bench_aif(
     dtype: str = "float64",
     repeats: int = 3,
     min_time: float = 0.5,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Time ``agents`` agents for one trial on every (states, policies) pair.
 
@@ -58,7 +59,8 @@ def bench_aif(
     dict
         ``cases``: one entry per pair with the median wall time per trial and
         ``agent_steps_per_s`` (= agents × T / median time); ``config`` and
-        ``machine`` (CPU, cores, BLAS, GPU, versions).
+        ``machine`` (CPU, cores, BLAS, GPU, versions). ``seed`` seeds the random
+        models and the agents (repeat ``k`` runs with ``seed + k``).
     """
     owner = "bench_aif"
     agents = check_int(agents, "agents", owner)
@@ -72,16 +74,16 @@ def bench_aif(
     cases = []
     for S in states:
         for P in policies:
-            model, process = random_model(S, P)
+            model, process = random_model(S, P, random_state=seed)
             kw = {"n_agents": agents, "backend": backend, "dtype": dtype}
             run_trials(model, process, n_agents=2, backend=backend, dtype=dtype,
-                       random_state=0)  # warm-up: numba compile, cupy kernel cache
+                       random_state=seed)  # warm-up: numba compile, cupy kernel cache
             times: list[float] = []
             start = time.perf_counter()
             while len(times) < repeats or (time.perf_counter() - start < min_time
                                            and len(times) < 1000):
                 t0 = time.perf_counter()
-                run_trials(model, process, random_state=len(times), **kw)
+                run_trials(model, process, random_state=(seed + len(times)) % 2**32, **kw)
                 synchronize(backend)
                 times.append(time.perf_counter() - t0)
             med = float(np.median(times))
@@ -89,5 +91,5 @@ def bench_aif(
                           "median_s": med, "min_s": float(min(times)), "n": len(times),
                           "agent_steps_per_s": agents * model.T / med})
     return {"config": {"agents": agents, "backend": backend, "dtype": dtype,
-                       "states": list(states), "policies": list(policies)},
+                       "states": list(states), "policies": list(policies), "seed": seed},
             "cases": cases, "machine": machine_info()}

@@ -69,6 +69,7 @@ def bench_dem(
     n_iter: int = 4,
     backend: str = "numba",
     repeats: int = 3,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Time DEM (``n_iter`` iterations) and generalized filtering on ``N`` bins.
 
@@ -77,7 +78,7 @@ def bench_dem(
     dict
         ``"by_order"`` (``n_x = 2``, each order) and ``"by_state_size"`` (``n = 6``,
         each ``n_x``): DEM and filtering medians, seconds per bin, sizes; ``config``
-        and ``machine``.
+        and ``machine``. ``seed`` seeds the random models and their data.
     """
     N = check_int(N, "N", "bench_dem")
     n_iter = check_int(n_iter, "n_iter", "bench_dem")
@@ -87,8 +88,8 @@ def bench_dem(
     U = np.exp(-((t - 12.0) ** 2) / 8)[:, None]
 
     def case(n_x: int, n: int) -> dict[str, Any]:
-        m = linear_model(n_x, n)
-        Y = simulate(m, U, random_state=0)["Y"]
+        m = linear_model(n_x, n, random_state=seed)
+        Y = simulate(m, U, random_state=seed)["Y"]
         DEM(m, n_iter=1, backend=backend).fit(Y)  # warm-up (numba compilation)
         dem = _median_time(lambda: DEM(m, n_iter=n_iter, tol=0, backend=backend).fit(Y), repeats)
         gf = _median_time(lambda: generalized_filter(m, Y, backend=backend), repeats)
@@ -104,7 +105,7 @@ def bench_dem(
     by_order = [case(2, n) for n in orders]
     by_size = [case(nx, 6) for nx in state_sizes]
     return {
-        "config": {"N": N, "n_iter": n_iter, "backend": backend, "repeats": repeats},
+        "config": {"N": N, "n_iter": n_iter, "backend": backend, "repeats": repeats, "seed": seed},
         "by_order": by_order,
         "by_state_size": by_size,
         "machine": machine_info(),

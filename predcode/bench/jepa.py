@@ -50,21 +50,24 @@ def _time(fn: Callable[[], Any], backend: str, repeats: int, min_time: float) ->
 
 
 def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
-               min_time: float = 1.0) -> dict[str, Any]:
-    """Time the JEPA training steps and CEM decisions (see module doc)."""
+               min_time: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """Time the JEPA training steps and CEM decisions (see module doc).
+
+    ``seed`` seeds the data subset, the models, the masks and the planner.
+    """
     owner = "bench_jepa"
     batch = check_int(batch, "batch", owner, low=2)
     repeats = check_int(repeats, "repeats", owner)
     check_param(min_time, "min_time", owner, low=0.0, low_inclusive=True)
     backend = resolve_backend(backend, owner=owner)
     cases: dict[str, Any] = {}
-    Xtr = load_digits_split(random_state=0)[0][:batch]
+    Xtr = load_digits_split(random_state=seed)[0][:batch]
     Xtr = (Xtr - Xtr.mean()) / Xtr.std()
     for collapse in ("ema", "sigreg"):
         m = IJEPA(collapse=collapse, epochs=1, batch_size=batch, backend=backend,
-                  random_state=0).fit(Xtr)
+                  random_state=seed).fit(Xtr)
         x = m._check_X(Xtr, "bench")
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(seed)
 
         def step(m=m, x=x, rng=rng):
             with blas_threads():
@@ -78,11 +81,11 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
 
         cases[f"ijepa_step_{collapse}"] = _time(step, backend, repeats, min_time)
     env = TwoRooms()
-    data = generate_trajectories(max(batch // 20, 2) + 1, 20, env=env, random_state=0)
+    data = generate_trajectories(max(batch // 20, 2) + 1, 20, env=env, random_state=seed)
     models = {"latent": LatentWorldModel(latent_dim=8, epochs=1, batch_size=batch,
-                                         backend=backend, random_state=0),
+                                         backend=backend, random_state=seed),
               "pixel": PixelWorldModel(epochs=1, batch_size=batch, backend=backend,
-                                       random_state=0)}
+                                       random_state=seed)}
     O = np.stack([data["obs"][:, :-1].reshape(-1, env.n_pixels),
                   data["obs"][:, 1:].reshape(-1, env.n_pixels)], axis=1)[:batch]
     A = data["actions"].reshape(-1, 1, 2)[:batch]
@@ -100,10 +103,11 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
         cases[f"{name}_wm_step"] = _time(wm_step, backend, repeats, min_time)
         make = latent_cost(m, env, np.array([0.8, 0.8]))
         cost = make(np.array([0.2, 0.2]))
-        planner = CEM(random_state=0, **TWO_ROOMS_CEM)
+        planner = CEM(random_state=seed, **TWO_ROOMS_CEM)
         cases[f"{name}_cem_decision"] = _time(lambda cost=cost, p=planner: p.plan(cost),
                                               backend, repeats, min_time)
     ratio = cases["pixel_cem_decision"]["median_s"] / cases["latent_cem_decision"]["median_s"]
-    return {"config": {"batch": batch, "backend": backend, "cem": TWO_ROOMS_CEM},
+    return {"config": {"batch": batch, "backend": backend, "cem": TWO_ROOMS_CEM,
+                       "seed": seed},
             "cases": cases, "planning_speedup_latent_vs_pixel": ratio,
             "machine": machine_info()}

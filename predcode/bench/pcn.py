@@ -110,6 +110,7 @@ def bench_pcn(
     warmup: int = 5,
     gamma: float = 0.1,
     lr: float = 1e-4,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Time PCN training steps and the same run's GEMM roofline.
 
@@ -136,6 +137,8 @@ def bench_pcn(
         Untimed steps first (numba compilation, CuPy kernel cache).
     gamma, lr : float
         Inference and learning rates (the standard benchmark: 0.1 and 1e-4).
+    seed : int
+        Seed of the random batch and of the network's initial weights.
 
     Returns
     -------
@@ -154,14 +157,14 @@ def bench_pcn(
         check_param(threads, "threads", "bench_pcn", kind=int, low=1, low_inclusive=True)
     backend = resolve_backend(backend, owner="bench_pcn")
     xp = get_namespace(backend)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     X = xp.asarray(rng.uniform(0, 1, (batch, sizes[0])).astype(dt))
     labels = rng.integers(0, sizes[-1], batch)
     Y = np.zeros((batch, sizes[-1]), dtype=dt)
     Y[np.arange(batch), labels] = 1.0
     Y = xp.asarray(Y)
     net = PCN(sizes=sizes, activation=activation, T=steps, gamma=gamma, lr=lr, dtype=dt.name,
-              backend=backend, batch_size=batch, epochs=1, random_state=0)
+              backend=backend, batch_size=batch, epochs=1, random_state=seed)
     with blas_threads(threads):
         net.fit(X, Y)  # initialise, compile, allocate buffers
         for _ in range(warmup):
@@ -180,7 +183,7 @@ def bench_pcn(
         "case": "pcn",
         "config": {"sizes": list(sizes), "batch": batch, "steps": steps,
                    "activation": activation, "backend": backend, "dtype": dt.name,
-                   "threads": threads, "gamma": gamma, "lr": lr},
+                   "threads": threads, "gamma": gamma, "lr": lr, "seed": seed},
         "step": step,
         "gemm": gem,
         "flops_per_step": flops,
