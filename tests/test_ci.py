@@ -61,3 +61,18 @@ def test_ci_rejects_unknown_steps_and_options():
                               text=True, timeout=60, cwd=ROOT)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "unknown" in proc.stderr
+
+
+def test_readme_run_times_are_the_registry_s():
+    """Each ``predcode reproduce NAME ... # ~T`` line of the README states the time
+    ``predcode reproduce --list`` gives (one source of truth for run times)."""
+    from predcode.reproduce import REPRODUCTIONS, format_seconds
+
+    found = 0
+    for line in (ROOT / "README.md").read_text().splitlines():
+        m = re.match(r"predcode reproduce ([\w-]+) .*#.*?(~[\d.]+ (?:s|min))\b", line)
+        if m:
+            found += 1
+            name, stated = m.groups()
+            assert stated == format_seconds(REPRODUCTIONS[name].full_s), (name, stated)
+    assert found >= 8, found

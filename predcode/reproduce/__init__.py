@@ -31,7 +31,7 @@ class Reproduction:
         One line: what is reproduced.
     full_s, quick_s : float
         Wall time in seconds on 2 cores of the full and of the ``--quick`` run,
-        as recorded in the reports' ``wall_time_s`` (a shared 2-core AMD EPYC;
+        as recorded in the reports' ``wall_time_s`` (a shared 2-core machine;
         they vary about ×2 with the load).
     backends : tuple of str
         The ``--backend`` values the run can use (``"auto"`` always).
