@@ -256,9 +256,11 @@ def test_runaway_log_precision_names_h_precision():
         DEM(m, n_iter=40, learn_h=[("v", 0)], h_precision=1e-12).fit(Y)
 
 
-#: The claim that does not hold, shown as NO (docs/dem.rst: DEM does not beat the EKF on
-#: Lorenz); every other claim must hold.
-KNOWN_FAILURES = {"DEM more accurate than EKF (Lorenz"}
+#: The claims that do not hold, shown as NO (docs/dem.rst: DEM does not beat the EKF on
+#: Lorenz; the triple estimation's posterior is overconfident, its sd 3-8 times below the
+#: spread across seeds, a full-run claim); every other claim must hold.
+KNOWN_FAILURES = {"DEM more accurate than EKF (Lorenz",
+                  "triple estimation: the posterior sd matches the spread"}
 
 
 def _failed(report):
@@ -285,7 +287,7 @@ def test_reproduction_quick(tmp_path):
 def test_reproduction_full(tmp_path):
     report = run(tmp_path, quick=False, verbose=False)
     assert not _failed(report), _failed(report)
-    assert [c["holds"] for c in _known(report)] == [False]
+    assert [c["holds"] for c in _known(report)] == [False, False]
 
 
 def test_cli_bench_dem_writes_json(tmp_path, capsys):

@@ -23,7 +23,6 @@ import pytest
 from predcode.machine import machine_info
 from predcode.reproduce import REPRODUCTIONS, get_reproduction
 from predcode.reproduce import _report as R
-from predcode.reproduce.jepa import _claims as jepa_claims
 
 
 def _report(claims, measurements=None, quick=False):
@@ -54,6 +53,8 @@ def test_a_tie_is_not_at_least_as_well():
 def test_ijepa_tie_with_pixel_prediction_is_no():
     """The quick ijepa-digits numbers: JEPA 85.6 % = pixel prediction 85.6 % (was "yes"),
     random encoder 85.6 %, raw pixels 93.8 %."""
+    from predcode.reproduce.jepa import _claims as jepa_claims
+
     pooled = {"jepa-ema": 0.856, "pixel-pred": 0.856, "random-encoder": 0.856, "pixels": 0.938,
               "jepa-none": 0.8, "jepa-sigreg": 0.8}
     res = {k: {"pooled": {"probe_accuracy": v, "std": 0.1}} for k, v in pooled.items()}
@@ -181,7 +182,7 @@ def test_dem_loses_to_the_ekf_on_lorenz_is_a_no_row(dem_quick):
     rows = [c for c in report["claims"] if c["claim"].startswith("DEM more accurate than EKF "
                                                                  "(Lorenz")]
     assert len(rows) == 1 and rows[0]["holds"] is False
-    assert "5 %" in rows[0]["margin"]
+    assert ">= 5%" in rows[0]["margin"]
     md = (out / "report.md").read_text()
     line = next(x for x in _claims_table(md) if "(Lorenz" in x)
     assert line.endswith("| NO |")

@@ -34,7 +34,7 @@ def polled(bar: Any, count: Callable[[], float], *, interval: float = 0.5) -> It
 
     def advance() -> None:
         try:
-            done = float(count())
+            done = count()
         except Exception:  # the counter may not exist yet (before fit initialises)
             return
         if start + done > bar.n:
