@@ -92,7 +92,7 @@ def test_not_reported_is_not_a_claim(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert not any("looser" in line for line in _claims_table(md))
     assert "## Measured (no paper value)" in md
-    assert "| looser | 50 % of seeds | at least 1 seed | yes |" in md
+    assert "| looser | 50 % of seeds | at least 1 seed | pass |" in md
 
 
 def test_hinton_looser_and_diagnostic_rows_are_measurements():

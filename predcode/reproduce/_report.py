@@ -132,7 +132,7 @@ def measurements_table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         p = r.get("passes")
         lines.append(f"| {r['quantity']} | {r['measured']} | {r.get('check', '-')} | "
-                     f"{'-' if p is None else ('yes' if p else 'no')} |")
+                     f"{'-' if p is None else ('pass' if p else 'fail')} |")
     return lines
 
 

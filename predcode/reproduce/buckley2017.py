@@ -25,7 +25,7 @@ import numpy as np
 
 from ..machine import machine_info
 from ..models import thermostat as th
-from ._report import claim, write_report
+from ._report import claim, measurement, write_report
 
 __all__ = ["run"]
 
@@ -105,12 +105,14 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto", seed: in
         claim("with action F falls to near zero", "F → ≈ 0 (section 7 figure)",
               f"F {F_before:.1f} before action → {F_end:.3f} (mean of last 20 time units)",
               F_end < 1.0 and F_end < 0.01 * F_before, "F < 1 and < 1 % of F before"),
-        claim("without action belief and F stay put",
-              "perception only: μ stays at its fixed point (section 7)",
-              f"μ = {still['mu'][last].mean():.3f}, F = {still['F'][last].mean():.1f} "
-              f"(fixed-point F {F_fixed:.1f})",
-              abs(still["mu"][last].mean() - fixed[0]) < 0.05 and still["F"][last].mean() > 100,
-              "μ within 0.05 of the fixed point, F > 100"),
+    ]
+    measurements = [
+        measurement("without action belief and F stay put (perception only)",
+                    f"μ = {still['mu'][last].mean():.3f}, F = {still['F'][last].mean():.1f} "
+                    f"(fixed-point F {F_fixed:.1f})",
+                    "μ within 0.05 of the fixed point, F > 100",
+                    abs(still["mu"][last].mean() - fixed[0]) < 0.05
+                    and still["F"][last].mean() > 100),
     ]
     _plot(act, out / "thermostat_action.png", "Thermostat with action (from t = 25)",
           P["action_onset"])
@@ -121,6 +123,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto", seed: in
     report = {
         "paper": "Buckley, Kim, McGregor & Seth (2017), J. Math. Psychol. 81:55-79, section 7",
         "quick": quick, "seed": seed, "backend": "numpy", "claims": claims,
+        "measurements": measurements,
         "settings": P,
         "results": {"mu_before_action": mu_before, "fixed_point": fixed.tolist(),
                     "precision_weighted": weighted, "sensed_end": sensed_end,
