@@ -288,8 +288,9 @@ def evaluate_planner(cost_factory: Callable[[np.ndarray], Any], env: Any, episod
     """Success rates (same room / other room) and decision times over ``episodes``.
 
     Episodes alternate same room / other room of a two-room environment
-    (``env.sample_free(n, rng, room=)``); episode ``ep`` plans with
-    ``CEM(random_state=ep, **{**TWO_ROOMS_CEM, **cem})``; ``desc`` shows a
+    (``env.sample_free(n, rng, room=)``, ``rng`` seeded by ``random_state``); episode
+    ``ep`` plans with ``CEM(random_state=random_state + ep, **{**TWO_ROOMS_CEM, **cem})``;
+    ``desc`` shows a
     progress bar over the episodes with that label (``None``: no bar).
     """
     check_int(episodes, "episodes", "evaluate_planner")
@@ -307,7 +308,8 @@ def evaluate_planner(cost_factory: Callable[[np.ndarray], Any], env: Any, episod
         kind = "same" if ep % 2 == 0 else "cross"
         s = env.sample_free(1, rng, room=0)[0]
         g = env.sample_free(1, rng, room=0 if kind == "same" else 1)[0]
-        r = run_episode(CEM(random_state=ep, **cem), cost_factory(g), env.step, s, g,
+        r = run_episode(CEM(random_state=random_state + ep, **cem), cost_factory(g), env.step,
+                        s, g,
                         max_steps=max_steps, tol=tol)
         out[kind].append(bool(r["success"]))
         times += r["decision_times_s"]

@@ -256,20 +256,38 @@ def test_runaway_log_precision_names_h_precision():
         DEM(m, n_iter=40, learn_h=[("v", 0)], h_precision=1e-12).fit(Y)
 
 
+#: The claims that do not hold, shown as NO (docs/dem.rst: DEM does not beat the EKF on
+#: Lorenz; the triple estimation's posterior is overconfident, its sd 3-8 times below the
+#: spread across seeds, a full-run claim); every other claim must hold.
+KNOWN_FAILURES = {"DEM more accurate than EKF (Lorenz",
+                  "triple estimation: the posterior sd matches the spread"}
+
+
+def _failed(report):
+    return [c for c in report["claims"] if not c["holds"]
+            and not any(c["claim"].startswith(k) for k in KNOWN_FAILURES)]
+
+
+def _known(report):
+    return [c for c in report["claims"] if any(c["claim"].startswith(k) for k in KNOWN_FAILURES)]
+
+
 def test_reproduction_quick(tmp_path):
     report = run(tmp_path, quick=True, verbose=False)
-    failed = [c for c in report["claims"] if not c["holds"]]
-    assert not failed, failed
+    assert not _failed(report), _failed(report)
+    assert [c["holds"] for c in _known(report)] == [False]
     assert json.loads((tmp_path / "report.json").read_text())["claims"] == report["claims"]
     for f in report["figures"]:
         assert (tmp_path / f).stat().st_size > 1000
-    assert (tmp_path / "report.md").read_text().count("| yes |") == len(report["claims"])
+    md = (tmp_path / "report.md").read_text()
+    assert md.count("| yes |") == len(report["claims"]) - 1 and md.count("| NO |") == 1
 
 
 @pytest.mark.slow
 def test_reproduction_full(tmp_path):
     report = run(tmp_path, quick=False, verbose=False)
-    assert all(c["holds"] for c in report["claims"]), report["claims"]
+    assert not _failed(report), _failed(report)
+    assert [c["holds"] for c in _known(report)] == [False, False]
 
 
 def test_cli_bench_dem_writes_json(tmp_path, capsys):

