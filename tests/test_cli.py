@@ -98,6 +98,12 @@ def test_reproduce_quick(tmp_path, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["quick"] is True
     assert (tmp_path / "report.md").read_text().startswith("# Whittington & Bogacz")
+    said = capsys.readouterr().out
+    # the console says it was a quick run, and rows without a paper value are
+    # printed as measurements, not as claims
+    assert said.startswith("quick smoke run (--quick)")
+    assert report["measurements"] and all(
+        f"[measured] {m['quantity']}" in said for m in report["measurements"])
     for name in ("learning_curves.png", "pc_vs_backprop.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     # the fixed-prediction identity holds even in the quick run

@@ -125,7 +125,7 @@ def test_quick_banner_under_the_title(tmp_path):
 
 def test_every_reproduction_has_a_seed_and_uses_the_shared_writer():
     for name, target in REPRODUCTIONS.items():
-        module, func = target.split(":")
+        module, func = target.target.split(":")
         src = inspect.getsource(importlib.import_module(module))
         assert "write_report(" in src, name
         assert "write_text(" not in src, f"{name} writes a file by hand"
@@ -136,7 +136,7 @@ def test_every_reproduction_has_a_seed_and_uses_the_shared_writer():
 
 @pytest.mark.parametrize("name", ["bogacz-2017", "buckley-2017-thermostat", "friston-2005-vl"])
 def test_cheap_reproductions_write_through_write_report(name, tmp_path, monkeypatch):
-    module = importlib.import_module(REPRODUCTIONS[name].split(":")[0])
+    module = importlib.import_module(REPRODUCTIONS[name].target.split(":")[0])
     calls = []
 
     def spy(out, report, *a, **k):

@@ -120,9 +120,18 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     report = func(out, **kwargs)
     claims = report.get("claims", [])
+    if report.get("quick"):
+        print("quick smoke run (--quick): reduced settings, not the paper's numbers",
+              file=say)
     for c in claims:
         mark = {True: "ok", False: "FAIL"}.get(c.get("holds"), "n/a")
         print(f"[{mark}] {c.get('claim', '?')}: {c.get('measured', '')}", file=say)
+    for m in report.get("measurements", []):
+        # no paper value: not a claim (never counted by --strict)
+        check = f"; check {m['check']}: {'pass' if m['passes'] else 'fail'}" if (
+            m.get("passes") is not None) else ""
+        print(f"[measured] {m.get('quantity', '?')}: {m.get('measured', '')}{check}",
+              file=say)
     for s in report.get("skipped", []):
         print(f"[skipped] {s}", file=say)
     wall = report.get("wall_time_s")
