@@ -195,8 +195,8 @@ class TestData:
     def test_one_dimensional_x_suggests_reshape(self, cls, data):
         X, y = data
         with pytest.raises(ValidationError,
-                           match=r"X: expected shape \(n_samples, n_features\), got \(4,\); "
-                                 r"for a single sample use X\.reshape\(1, -1\)"):
+                           match=r"X: expected shape \(n, 4\) = \(n_samples, n_features\), "
+                                 r"got \(4,\); for a single sample use X\.reshape\(1, -1\)"):
             cls(**BASE).fit(X[0], y[:1])
         model = cls(**BASE).fit(X, y)
         with pytest.raises(ValidationError, match=r"X\.reshape\(1, -1\)"):
@@ -271,7 +271,7 @@ class TestData:
 
     def test_labels_after_real_valued_targets(self, cls, data):
         X, y = data
-        model = cls(**BASE).fit(X, np.eye(3)[y])
+        model = cls(**BASE).fit(X, 0.8 * np.eye(3)[y] + 0.1)  # real-valued, not one-hot
         assert not hasattr(model, "classes_")
         with pytest.raises(ValidationError, match=r"got labels y but the model was trained on "
                                                   r"real-valued targets"):
@@ -572,7 +572,7 @@ class TestCheckArray:
                            match=r"^PCN\.X: expected shape \(n_samples, n_features\), got \(3,\); "
                                  r"for a single sample use X\.reshape\(1, -1\)\.$"):
             V.check_array(np.zeros(3), "X", "PCN")
-        with pytest.raises(ValidationError, match=r"^Z: expected shape 3 dimensions, "
+        with pytest.raises(ValidationError, match=r"^Z: expected shape with 3 dimensions, "
                                                   r"got \(2, 2\)\.$"):
             V.check_array(np.zeros((2, 2)), "Z", ndim=3)
         assert V.check_array(np.ones(3), ndim=1).shape == (3,)
