@@ -388,13 +388,15 @@ def _remove_stale_temporaries(path: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)):
             continue
         middle = name[len(prefix):-len(_TMP_SUFFIX)]
-        pid_text = middle.split("-", 1)[0]
+        pid_text, dash, _ = middle.partition("-")
         try:
-            if pid_text.isdigit() and "-" in middle:
+            if "." in middle:  # a temporary of another target ("<name>.x.npz")
+                continue
+            if dash and pid_text.isdigit():
                 if not _process_gone(int(pid_text)):
                     continue
-            elif time.time() - entry.stat().st_mtime < 60.0:
-                continue
+            elif len(middle) != 8 or time.time() - entry.stat().st_mtime < 60.0:
+                continue  # not mkstemp's 8 characters, or possibly still being written
             entry.unlink()
         except OSError:
             continue
@@ -506,6 +508,8 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Model:
         model = klass(**params)
         want = model._expected_shapes()
     except PredcodeError as exc:
+        if str(exc).startswith(f"{name}.load"):  # the family's own load error (DEM's HDM)
+            raise
         raise ValidationError(f"load: {where}: the saved parameters are invalid: {exc}") from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise ValidationError(
