@@ -91,7 +91,8 @@ class _TransitionModel(Model):
         o = f"{type(self).__name__}.{method}"
         P = self.hw_[0] * self.hw_[1]
         H, W = self.hw_
-        obs = check_array(obs, "obs", o, ndim=3, dtype=self.dtype_, xp=self._xp,
+        # (the pixel count is checked below, with its own message)
+        obs = check_array(obs, "obs", o, shape=(None, None, None), dtype=self.dtype_, xp=self._xp,
                           layout=f"(n_traj, T+1, {P}) = (n_traj, T+1, {H}*{W}) flattened frames")
         if actions is None:
             raise ValidationError(f"{o}: actions are required (n_traj, T, action_dim) beside "
