@@ -12,7 +12,7 @@ from .backend import (
     to_device,
     to_numpy,
 )
-from .base import Model, load_model
+from .base import Model, load, load_model
 from .exceptions import (
     BackendError,
     DivergenceError,
@@ -63,6 +63,7 @@ __all__ = [
     "make_model",
     "run_trials",
     "Model",
+    "load",
     "load_model",
     "available_backends",
     "resolve_backend",

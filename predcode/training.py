@@ -14,7 +14,8 @@ A model's ``fit``/``partial_fit`` (see :class:`predcode.base.Model`) end in
   ``BLOW_UP`` times its first value, raises :class:`DivergenceError` naming the
   parameter most likely at fault (``model._DIVERGENCE_PARAM``, usually ``lr``;
   settling models raise their own error naming ``gamma``/``k1`` from inside the
-  epoch).
+  epoch); after the last epoch, a learned array holding NaN or inf raises it too
+  (:func:`check_state`), so a diverged model is never left fitted.
 
 Everything is all-or-nothing because the caller runs it inside
 :meth:`predcode.base.Model._all_or_nothing`.
@@ -27,10 +28,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .backend import blas_threads, synchronize
+from .backend import array_namespace, blas_threads, synchronize
 from .exceptions import DivergenceError
 
-__all__ = ["BLOW_UP", "run_epochs", "progress", "check_epoch"]
+__all__ = ["BLOW_UP", "run_epochs", "progress", "check_epoch", "check_state"]
 
 #: An epoch energy this many times larger (in magnitude) than the first epoch's
 #: counts as a blow-up: learning that works lowers its energy; a rise of six
@@ -84,9 +85,7 @@ def check_epoch(owner: str, param: str, value: Any, epoch: int, n_epochs: int,
     first_energy : float or None
         ``energy`` of the model's first recorded epoch (None: this is the first).
     """
-    where = f"{owner}.{param}={value:g}" if isinstance(value, (int, float)) else owner
-    fix = (f"use a smaller {param}, e.g. {param}={value / 10:g}"
-           if isinstance(value, (int, float)) and value else f"lower {param}")
+    where, fix = _blame(owner, param, value)
     for key, v in row.items():
         if not math.isfinite(v):
             raise DivergenceError(
@@ -99,6 +98,38 @@ def check_epoch(owner: str, param: str, value: Any, epoch: int, n_epochs: int,
         raise DivergenceError(
             f"{where}: training diverged in epoch {epoch + 1} of {n_epochs} (energy "
             f"rose from {first_energy:.4g} to {e:.4g}, more than {BLOW_UP:g} times); {fix}."
+        )
+
+
+def _blame(owner: str, param: str, value: Any) -> tuple[str, str]:
+    """``("Owner.param=value", "use a smaller param, e.g. ...")`` for a divergence message."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    where = f"{owner}.{param}={value:g}" if number else owner
+    fix = (f"use a smaller {param}, e.g. {param}={value / 10:g}" if number and value
+           else f"lower {param}")
+    return where, fix
+
+
+def check_state(model: Any, param: str, n_epochs: int) -> None:
+    """Raise :class:`DivergenceError` if a learned array holds NaN or inf.
+
+    The last line of defence after :func:`check_epoch`: an epoch's metrics are
+    measured before its last update, so a step that overflows the weights in the
+    final epoch shows only here. A diverged model is never left fitted.
+    """
+    bad = []
+    for name, value in model._state().items():
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or dtype.kind not in "fc":
+            continue
+        if not bool(array_namespace(value).isfinite(value).all()):
+            bad.append(name)
+    if bad:
+        where, fix = _blame(type(model).__name__, param, getattr(model, param, None))
+        shown = bad if len(bad) <= 4 else [*bad[:4], "..."]
+        raise DivergenceError(
+            f"{where}: training diverged in epoch {n_epochs} of {n_epochs} (the learned "
+            f"array(s) {shown} became NaN or inf); {fix}, or check the data for huge values."
         )
 
 
@@ -133,3 +164,5 @@ def run_epochs(model: Any, epoch: Callable[[int, int], dict[str, float]], n_epoc
             for key, value in row.items():
                 history.setdefault(key, []).append(value)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "wall_time_s"})
+    if n_epochs and getattr(model, "check_divergence", True) is not False:
+        check_state(model, param, n_epochs)

@@ -156,6 +156,7 @@ def check_array(
     dtype: np.dtype | None = None,
     xp: Any = None,
     allow_nonfinite: bool = False,
+    layout: str | None = None,
 ) -> Any:
     """Validate an array: kind, dimensionality, shape, dtype and finiteness.
 
@@ -176,6 +177,9 @@ def check_array(
         Array namespace the result must belong to (numpy or cupy).
     allow_nonfinite : bool
         Skip the NaN/inf check.
+    layout : str, optional
+        What the axes are, for messages, e.g. ``"(n, 64) = (n, 8*8) flattened
+        images"``; by default the shape (and ``(n_samples, n_features)`` for 2-D).
 
     Returns
     -------
@@ -205,20 +209,20 @@ def check_array(
             f"{full}: expected numeric data, got dtype {X.dtype}; convert with "
             f"{name}.astype('float64')."
         )
+    if shape is not None and ndim is not None and len(shape) != ndim:
+        ndim = len(shape)
+    if ndim is None and shape is not None:
+        ndim = len(shape)
     if ndim is not None and X.ndim != ndim:
-        hint = ""
-        if ndim == 2 and X.ndim == 1:
-            hint = f"; for a single sample use {name}.reshape(1, -1)"
-        want = "(n_samples, n_features)" if ndim == 2 else f"{ndim} dimensions"
         raise ValidationError(
-            f"{full}: expected shape {want}, got {tuple(X.shape)}{hint}."
+            f"{full}: expected shape {_wanted(ndim, shape, layout)}, got {tuple(X.shape)}"
+            f"{_reshape_hint(X.shape, ndim, shape, name)}."
         )
     if shape is not None:
         for axis, (got, want) in enumerate(zip(X.shape, shape, strict=True)):
             if want is not None and got != want:
-                pretty = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ")"
                 raise ValidationError(
-                    f"{full}: expected shape {pretty}, got {tuple(X.shape)} "
+                    f"{full}: expected shape {layout or _pretty(shape)}, got {tuple(X.shape)} "
                     f"(axis {axis} has {got}, expected {want})."
                 )
     if X.shape[0] == 0 if X.ndim else False:
@@ -231,6 +235,50 @@ def check_array(
             f"{full}: contains {n_bad} NaN or infinite value(s); clean or impute them first."
         )
     return X
+
+
+def _pretty(shape: Sequence[int | None]) -> str:
+    return "(" + ", ".join("n" if w is None else str(w) for w in shape) + ")"
+
+
+def _wanted(ndim: int, shape: Sequence[int | None] | None, layout: str | None) -> str:
+    """The expected shape in words: the layout if given, else the shape and its axes."""
+    if layout:
+        return layout
+    if ndim == 2:
+        if shape is not None and shape[1] is not None:
+            return f"{_pretty(shape)} = (n_samples, n_features)"
+        return "(n_samples, n_features)"
+    if shape is not None and any(w is not None for w in shape):
+        return _pretty(shape)
+    return f"with {ndim} dimensions"
+
+
+def _reshape_hint(got: tuple[int, ...], ndim: int, shape: Sequence[int | None] | None,
+                  name: str) -> str:
+    """``"; use X.reshape(...)"`` where a reshape gives the wanted dimensions, else ``""``."""
+    width = shape[-1] if shape is not None else None
+    size = int(np.prod(got)) if got else 1
+    if ndim == 2 and len(got) <= 1:
+        if width is None or size == width:
+            return f"; for a single sample use {name}.reshape(1, -1)"
+        if width == 1:
+            return f"; for a single feature use {name}.reshape(-1, 1)"
+        if size % width == 0:
+            return (f"; each sample has {width} features: use {name}.reshape(-1, {width}) "
+                    f"for {size // width} samples")
+        return f"; each sample has {width} features"
+    if len(got) > ndim >= 1:
+        flat = int(np.prod(got[ndim - 1:]))
+        if width is None or flat == width:
+            lead = ", ".join([f"{name}.shape[{i}]" for i in range(ndim - 1)] + ["-1"])
+            if ndim == 2:
+                lead = f"len({name}), -1"
+            return f"; flatten the trailing axes with {name}.reshape({lead})"
+        return ""
+    if len(got) == ndim - 1 and shape is not None and (width is None or got[-1] == width):
+        return f"; for a single sample use {name}[None]"
+    return ""
 
 
 def check_random_state(random_state: Any, name: str = "random_state", owner: str | None = None):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -283,6 +284,22 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(name, backend):
         model.infer(*_with_nan(data["infer"]))
     with pytest.raises(ValidationError):
         model.set_params(no_such_parameter=1)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_one_sample_without_its_axis_says_the_shape_and_the_fix(name):
+    """A single sample passed without the sample axis: one line with the wanted shape and
+    the reshape that adds the axis (``reshape(1, ...)`` or ``[None]``)."""
+    case = CASES[name]
+    args = case.data(np.random.default_rng(0))["fit"]
+    model = case.make("numpy")
+    with pytest.raises(ValidationError) as err:
+        model.fit(args[0][0], *args[1:])
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert str(tuple(args[0][0].shape)) in msg, msg
+    assert re.search(r"reshape\(1, |\[None\]", msg), msg
+    assert not model._is_fitted()
 
 
 @pytest.mark.parametrize("name,backend", PARAMS)

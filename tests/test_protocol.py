@@ -366,7 +366,7 @@ def test_load_non_predcode_npz(tmp_path):
 def test_load_not_an_npz(tmp_path):
     path = tmp_path / "notes.npz"
     path.write_text("hello")
-    with pytest.raises(ValidationError, match=r"is not a readable \.npz file"):
+    with pytest.raises(ValidationError, match=r"is damaged or not a predcode model file"):
         PCN.load(path)
 
 

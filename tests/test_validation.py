@@ -195,8 +195,8 @@ class TestData:
     def test_one_dimensional_x_suggests_reshape(self, cls, data):
         X, y = data
         with pytest.raises(ValidationError,
-                           match=r"X: expected shape \(n_samples, n_features\), got \(4,\); "
-                                 r"for a single sample use X\.reshape\(1, -1\)"):
+                           match=r"X: expected shape \(n, 4\) = \(n_samples, n_features\), "
+                                 r"got \(4,\); for a single sample use X\.reshape\(1, -1\)"):
             cls(**BASE).fit(X[0], y[:1])
         model = cls(**BASE).fit(X, y)
         with pytest.raises(ValidationError, match=r"X\.reshape\(1, -1\)"):
@@ -271,7 +271,7 @@ class TestData:
 
     def test_labels_after_real_valued_targets(self, cls, data):
         X, y = data
-        model = cls(**BASE).fit(X, np.eye(3)[y])
+        model = cls(**BASE).fit(X, 0.8 * np.eye(3)[y] + 0.1)  # real-valued, not one-hot
         assert not hasattr(model, "classes_")
         with pytest.raises(ValidationError, match=r"got labels y but the model was trained on "
                                                   r"real-valued targets"):
@@ -572,7 +572,7 @@ class TestCheckArray:
                            match=r"^PCN\.X: expected shape \(n_samples, n_features\), got \(3,\); "
                                  r"for a single sample use X\.reshape\(1, -1\)\.$"):
             V.check_array(np.zeros(3), "X", "PCN")
-        with pytest.raises(ValidationError, match=r"^Z: expected shape 3 dimensions, "
+        with pytest.raises(ValidationError, match=r"^Z: expected shape with 3 dimensions, "
                                                   r"got \(2, 2\)\.$"):
             V.check_array(np.zeros((2, 2)), "Z", ndim=3)
         assert V.check_array(np.ones(3), ndim=1).shape == (3,)
@@ -709,3 +709,134 @@ def test_public_api_exports():
     for name in ("ValidationError", "BackendError", "NotFittedError", "DivergenceError",
                  "PredcodeError"):
         assert getattr(predcode, name) is getattr(predcode.exceptions, name)
+
+
+# ---------------------------------------------------------------------------
+# models fail safely and say what to change (issue 13, item 6)
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits():
+    from predcode.datasets import load_digits_split
+
+    return load_digits_split(random_state=0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"update": "incremental"},
+                                {"update": "incremental", "dtype": "float64"}],
+                         ids=["standard", "incremental", "incremental-float64"])
+def test_pcn_huge_lr_on_digits_names_lr(kw, digits):
+    """lr=50 breaks learning; the batch settles at gamma=0.1 with the initial weights."""
+    Xtr, ytr, _, _ = digits
+    model = PCN(lr=50, random_state=0, **kw)
+    with pytest.raises(DivergenceError, match=r"^PCN\.lr=50: learning diverged: .*settles at "
+                                              r"that gamma with the weights training started "
+                                              r"from; use a smaller lr, e\.g\. lr=5\.$"):
+        model.fit(Xtr, ytr)
+    assert not model._is_fitted()
+
+
+@pytest.mark.parametrize("kw", [{}, {"update": "incremental"}], ids=["standard", "incremental"])
+def test_pcn_huge_gamma_with_sane_lr_names_gamma(kw, digits):
+    Xtr, ytr, _, _ = digits
+    with pytest.raises(DivergenceError, match=r"^PCN\.gamma=5: settling diverged at inference "
+                                              r"step 1 of 20 .*e\.g\. gamma="):
+        PCN(gamma=5.0, random_state=0, **kw).fit(Xtr, ytr)
+
+
+@pytest.mark.parametrize("cls", [MLP, PCN], ids=["MLP", "PCN"])
+def test_weights_overflowing_in_the_last_update_raise_and_leave_nothing(cls, tmp_path):
+    """The epoch's energy is measured before its last update: the state is checked too."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 4)) * 1e3, np.arange(16) % 2
+    model = cls(sizes=(4, 3, 2), activation="linear", lr=1e36, dtype="float32",
+                random_state=0, epochs=1, batch_size=16)
+    with np.errstate(all="ignore"), pytest.raises(
+            DivergenceError, match=rf"^{cls.__name__}\.lr=1e\+36: training diverged in epoch 1 "
+                                   r"of 1 \(the learned array\(s\) \['W_1'.* became NaN or inf\); "
+                                   r"use a smaller lr, e\.g\. lr=1e\+35"):
+        model.fit(X, y)
+    assert not model._is_fitted()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_huge_learning_rates_name_lr_mlp_and_helmholtz(dtype, digits):
+    from predcode.datasets.bars import make_bars
+
+    Xtr, ytr, _, _ = digits
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match=r"^MLP\.lr=1e\+06: "):
+        MLP(lr=1e6, dtype=dtype, random_state=0, epochs=2).fit(Xtr, ytr)
+    bars = make_bars(200, random_state=0)
+    for X in (bars, (Xtr > 0.5).astype(float)):
+        hm = predcode.HelmholtzMachine((X.shape[1], 8, 2), lr=1e6, dtype=dtype, epochs=2,
+                                       random_state=0)
+        with np.errstate(all="ignore"), pytest.raises(
+                DivergenceError, match=r"^HelmholtzMachine\.lr=1e\+06: "):
+            hm.fit(X)
+        assert not hm._is_fitted()
+
+
+@pytest.mark.parametrize("cls", [PCN, MLP], ids=["PCN", "MLP"])
+def test_one_hot_targets_score_accuracy_for_labels_and_one_hot(cls, digits, tmp_path):
+    Xtr, ytr, Xte, yte = digits
+    Ytr, Yte = np.eye(10)[ytr], np.eye(10)[yte]
+    model = cls(random_state=0, epochs=3).fit(Xtr, Ytr)
+    out = predcode.to_numpy(model.predict(Xte))
+    assert out.shape == (len(Xte), 10)  # a one-hot model predicts its outputs
+    acc = float(np.mean(np.argmax(out, axis=1) == yte))
+    assert acc > 0.5
+    assert model.score(Xte, Yte) == acc
+    assert model.score(Xte, yte) == acc
+    loaded = cls.load(model.save(tmp_path / "m"))
+    assert loaded.score(Xte, yte) == acc and loaded.score(Xte, Yte) == acc
+    # a model fitted on labels takes one-hot targets as well
+    labelled = cls(random_state=0, epochs=1).fit(Xtr, ytr)
+    assert labelled.score(Xte, Yte) == labelled.score(Xte, yte)
+    with pytest.raises(ValidationError, match=rf"^{cls.__name__}\.score: y must be class labels "
+                                              r"of shape \(n,\) or one-hot targets"):
+        model.score(Xte, np.full((len(Xte), 10), 0.1))
+    with pytest.raises(ValidationError, match=r"X has 450 samples but y has 10"):
+        model.score(Xte, yte[:10])
+
+
+@pytest.mark.parametrize("cls", [PCN, MLP], ids=["PCN", "MLP"])
+def test_nan_label_is_reported_as_nan(cls, data):
+    X, y = data
+    bad = y.astype(float)
+    bad[3] = np.nan
+    with pytest.raises(ValidationError, match=rf"^{cls.__name__}\.y: contains 1 NaN or infinite "
+                                              r"label\(s\); drop those samples"):
+        cls(**BASE).fit(X, bad)
+    model = cls(**BASE).fit(X, y)
+    for method in (model.score, model.energy, model.partial_fit):
+        with pytest.raises(ValidationError, match=r"\.y: contains 1 NaN"):
+            method(X, bad)
+
+
+def test_rao_ballard_one_dimensional_input_says_the_shape_it_wants():
+    with pytest.raises(ValidationError, match=r"^RaoBallard\.X: expected shape \(n, 416\) = "
+                                              r"\(n, 16\*26\) flattened regions \(or \(n, 16, 26\)"
+                                              r"\), got \(64,\); each sample has 416 features\.$"):
+        predcode.RaoBallard().fit(np.zeros(64))
+    with pytest.raises(ValidationError, match=r"got \(416,\); for a single sample use "
+                                              r"X\.reshape\(1, -1\)\.$"):
+        predcode.RaoBallard().fit(np.zeros(416))
+
+
+def test_unflattened_images_say_how_to_flatten():
+    with pytest.raises(ValidationError, match=r"^IJEPA\.fit\.X: expected shape \(n, 64\) = "
+                                              r"\(n, 8\*8\) flattened images, got \(10, 8, 8\); "
+                                              r"flatten the trailing axes with "
+                                              r"X\.reshape\(len\(X\), -1\)\.$"):
+        predcode.IJEPA(image_shape=(8, 8)).fit(np.zeros((10, 8, 8)))
+    obs, actions = np.zeros((4, 4, 8, 8)), np.zeros((4, 3, 2))
+    with pytest.raises(ValidationError, match=r"^LatentWorldModel\.fit\.obs: expected shape "
+                                              r"\(n_traj, T\+1, 64\) = \(n_traj, T\+1, 8\*8\) "
+                                              r"flattened frames, got \(4, 4, 8, 8\); flatten the "
+                                              r"trailing axes with obs\.reshape\(obs\.shape\[0\], "
+                                              r"obs\.shape\[1\], -1\)\.$"):
+        predcode.LatentWorldModel(image_shape=(8, 8), action_dim=2).fit(obs, actions)
+    m = predcode.PixelWorldModel(image_shape=(8, 8), action_dim=2, epochs=1, channels=2,
+                                 random_state=0).fit(np.zeros((2, 3, 64)), np.zeros((2, 2, 2)))
+    with pytest.raises(ValidationError, match=r"flatten each frame with "
+                                              r"obs\.reshape\(\*obs\.shape\[:-2\], -1\)"):
+        m.infer(np.zeros((5, 8, 8)))

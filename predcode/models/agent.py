@@ -191,6 +191,8 @@ class Agent(Model):
     _KERNELS = ("aif_belief_step", "aif_propagate", "aif_efe")
     _RUNTIME = ("_xp", "_k", "_gm")
     _DIVERGENCE_PARAM = "lr"
+    #: saved arrays that are not floating point (see Model._STATE_KINDS)
+    _STATE_KINDS = {"policies": "iu"}
     _LEARNED = ("model_", "a_", "b_", "d_", "n_features_in_", "history_")
 
     def __init__(
@@ -288,9 +290,12 @@ class Agent(Model):
         if O.ndim == 2 and M == 1:
             O = O[:, :, None]
         if O.ndim != 3 or O.shape[1:] != (T, M):
-            want = f"(n_trials, {T})" + (" or " if M == 1 else "") + f"(n_trials, {T}, {M})"
+            want = (f"(n_trials, {T}) or (n_trials, {T}, 1)" if M == 1
+                    else f"(n_trials, {T}, {M})")
+            one = tuple(O.shape) in ((T,), (T, M)) if M == 1 else tuple(O.shape) == (T, M)
+            hint = f"; for one trial use O.reshape(1, {T}, {M})" if one else ""
             raise ValidationError(f"{owner}: O must be outcomes of shape {want} (one per "
-                                  f"time step and modality), got shape {tuple(O.shape)}.")
+                                  f"time step and modality), got shape {tuple(O.shape)}{hint}.")
         O = self._as_ints(O, xp, owner, "O")
         for k, n in enumerate(m.n_outcomes):
             lo, hi = int(O[..., k].min()), int(O[..., k].max())

@@ -425,6 +425,8 @@ class DEM(Model):
     _KERNELS = ("dem_accumulate",)
     _RUNTIME = ("_xp", "_k", "_m", "_ge")
     _DIVERGENCE_PARAM = "n_d"
+    #: saved arrays that are not floating point (see Model._STATE_KINDS)
+    _STATE_KINDS = {"scheme/it": "iu", "scheme/stopped": "biu"}
     _EPOCHS_PARAM = "n_iter"
     _LEARNED = (
         "history_", "n_features_in_", "u_", "Su_", "F_bins_", "theta_", "h_",

@@ -403,7 +403,7 @@ class IJEPA(Model):
     def _check_X(self, X: Any, method: str) -> Any:
         H, W = self.hw_
         X = check_array(X, "X", f"IJEPA.{method}", shape=(None, H * W), dtype=self.dtype_,
-                        xp=self._xp)
+                        xp=self._xp, layout=f"(n, {H * W}) = (n, {H}*{W}) flattened images")
         return X.reshape(-1, 1, H, W)
 
     def _inputs(self, x: Any, pix_mask: Any) -> Any:

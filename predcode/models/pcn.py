@@ -64,6 +64,7 @@ learning algorithm for predictive coding networks. *ICLR 2024*.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from typing import Any
@@ -121,6 +122,12 @@ class _Buffers:
         self.x, self.z, self.eps, self.fx, self.dfx, self.bu = (new() for _ in range(6))
 
 
+def _is_one_hot(Y: np.ndarray) -> bool:
+    """Whether every row of ``Y`` (2-D, at least two columns) is a single 1 among 0s."""
+    return (Y.ndim == 2 and Y.shape[1] >= 2 and Y.shape[0] > 0
+            and bool(np.all((Y == 0) | (Y == 1))) and bool(np.all(Y.sum(axis=1) == 1)))
+
+
 class _LayeredNet(Model):
     """Shared machinery of layered networks: validation, weights, batches, history."""
 
@@ -144,7 +151,6 @@ class _LayeredNet(Model):
         check_choice(self.lr_schedule, "lr_schedule", ("constant", "cosine"), owner=o)
         self._rng = check_random_state(self.random_state, owner=o)
         self._lr_now = self.lr
-        self._weights_moved = False
 
     def _on_runtime(self) -> None:
         self._buffers: dict[int, _Buffers] = {}
@@ -189,12 +195,19 @@ class _LayeredNet(Model):
         return X, Y
 
     def _targets(self, y: Any, fitting: bool) -> Any:
-        """Labels → one-hot targets (``classes_`` learned at fit), or 2-D targets as given."""
+        """Labels → one-hot targets (``classes_`` learned at fit), or 2-D targets as given.
+
+        Fitting on one-hot targets (every row a single 1, zeros elsewhere) makes a
+        classifier too: ``classes_`` is ``0 .. n_out - 1`` (the output units) and
+        ``one_hot_`` is True, so :meth:`score` gives the accuracy for labels or
+        one-hot targets alike.
+        """
         o = type(self).__name__
         xp = self._xp
         n_out = self.sizes_[-1]
         y_arr = y if array_namespace(y) is not np else np.asarray(y)
         if y_arr.ndim == 1:
+            self._check_labels(to_numpy(y_arr), "y")
             if fitting and not hasattr(self, "classes_"):
                 classes = np.unique(to_numpy(y_arr))
                 if classes.size > n_out:
@@ -217,7 +230,54 @@ class _LayeredNet(Model):
             T = np.zeros((host.size, n_out), dtype=self.dtype_)
             T[np.arange(host.size), idx] = 1.0
             return xp.asarray(T) if xp is not np else T
-        return check_array(y_arr, "y", o, shape=(None, n_out), dtype=self.dtype_, xp=xp)
+        Y = check_array(y_arr, "y", o, shape=(None, n_out), dtype=self.dtype_, xp=xp)
+        if fitting and not hasattr(self, "classes_") and _is_one_hot(to_numpy(Y)):
+            self.classes_ = np.arange(n_out)
+            self.one_hot_ = True
+        return Y
+
+    def _check_labels(self, labels: np.ndarray, name: str) -> None:
+        """Class labels must be numbers or strings, and never NaN."""
+        o = type(self).__name__
+        if labels.dtype.kind not in "biufUS":
+            raise ValidationError(
+                f"{o}.{name}: expected class labels (numbers or strings), got dtype "
+                f"{labels.dtype}."
+            )
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            n_bad = int((~np.isfinite(labels)).sum())
+            raise ValidationError(
+                f"{o}.{name}: contains {n_bad} NaN or infinite label(s); drop those samples "
+                f"or give them a class."
+            )
+
+    def _score_labels(self, y: Any, n: int) -> np.ndarray:
+        """Labels of ``y`` given as labels (n,) or one-hot targets (n, n_out), for score."""
+        o = type(self).__name__
+        n_out = self.sizes_[-1]
+        host = to_numpy(y) if array_namespace(y) is not np else np.asarray(y)
+        if host.ndim == 2 and host.shape[1] == n_out and _is_one_hot(host):
+            idx = np.argmax(host, axis=1)
+            if np.any(idx >= self.classes_.size):
+                raise ValidationError(
+                    f"{o}.score: y is one-hot over {n_out} units but the model has "
+                    f"{self.classes_.size} classes; columns {self.classes_.size}.. are unused."
+                )
+            labels = self.classes_[idx]
+        elif host.ndim == 1:
+            self._check_labels(host, "y")
+            labels = host
+        else:
+            raise ValidationError(
+                f"{o}.score: y must be class labels of shape (n,) or one-hot targets of shape "
+                f"(n, {n_out}) for a classifier, got shape {tuple(host.shape)}; for one-hot "
+                "targets every row needs a single 1."
+            )
+        if labels.shape[0] != n:
+            raise ValidationError(
+                f"{o}.score: X has {n} samples but y has {labels.shape[0]}; they must match."
+            )
+        return labels
 
     def _init_weights(self) -> None:
         W, b = init_weights(self.sizes_, self._rng, self.dtype_)
@@ -237,7 +297,7 @@ class _LayeredNet(Model):
             k["pc_activate"](buf.x[l], buf.fx[l], buf.dfx[l], act)
 
     # -- fitting (all or nothing) ----------------------------------------------
-    _LEARNED = ("classes_", "n_features_in_", "W_", "b_", "history_")
+    _LEARNED = ("classes_", "one_hot_", "n_features_in_", "W_", "b_", "history_")
 
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> _LayeredNet:
         """Learn weights from scratch for ``epochs`` passes over mini-batches.
@@ -280,7 +340,6 @@ class _LayeredNet(Model):
 
     def _epoch(self, data: tuple, epoch: int, n_epochs: int) -> dict[str, float]:
         X, y, validation_data = data
-        self._weights_moved = epoch > 0
         n = X.shape[0]
         self._lr_now = self._scheduled_lr(epoch, n_epochs)
         energies = []
@@ -316,6 +375,8 @@ class _LayeredNet(Model):
         state.update({f"b_{l}": to_numpy(v) for l, v in enumerate(self.b_)})
         if hasattr(self, "classes_"):
             state["classes_"] = np.asarray(self.classes_)
+        if getattr(self, "one_hot_", False):
+            state["one_hot_"] = np.asarray(True)
         return state
 
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -331,6 +392,8 @@ class _LayeredNet(Model):
         self.b_ = [state[f"b_{l}"].astype(self.dtype_) for l in range(L + 1)]
         if "classes_" in state:
             self.classes_ = state["classes_"]
+        if "one_hot_" in state and bool(state["one_hot_"]):
+            self.one_hot_ = True
         self.n_features_in_ = self._n_in()
 
     def _scheduled_lr(self, epoch: int, epochs: int) -> float:
@@ -340,21 +403,31 @@ class _LayeredNet(Model):
         return self.lr
 
     def predict(self, X: Any) -> Any:
-        """Class labels (if fitted on labels) or output values of the feed-forward pass."""
+        """Class labels (if fitted on labels) or output values of the feed-forward pass
+        (fitted on real-valued or one-hot targets)."""
         out = self._forward_all(X, "predict")
-        if hasattr(self, "classes_"):  # one output unit per class; spare units are unused
+        if hasattr(self, "classes_") and not getattr(self, "one_hot_", False):
+            # one output unit per class; spare units are unused
             k = self.classes_.size
             return self.classes_[to_numpy(self._xp.argmax(out[:, :k], axis=1))]
         return out
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Accuracy of :meth:`predict` against labels ``y``; minus the mean
-        :meth:`energy` for real-valued targets or a generative network (larger is better)."""
+        """Accuracy for a classifier; minus the mean :meth:`energy` otherwise.
+
+        A classifier (fitted on labels or on one-hot targets) takes ``y`` as labels
+        of shape (n,) or one-hot targets of shape (n, n_out), either way, and
+        returns the fraction of samples whose largest output unit is the right
+        class. A network fitted on real-valued targets, or a generative one,
+        returns minus the mean :meth:`energy` (larger is better).
+        """
         self._check_fitted("score")
         if y is not None and hasattr(self, "classes_"):
-            y_host = to_numpy(y)
-            if y_host.ndim == 1:
-                return float(np.mean(self.predict(X) == y_host))
+            out = self._forward_all(X, "score")
+            labels = self._score_labels(y, out.shape[0])
+            k = self.classes_.size
+            pred = self.classes_[to_numpy(self._xp.argmax(out[:, :k], axis=1))]
+            return float(np.mean(pred == labels))
         return -float(to_numpy(self.energy(X, y)).mean())
 
 
@@ -640,34 +713,54 @@ class PCN(_LayeredNet):
 
         return verified_smaller_step(gamma, settles)
 
+    def _train(self, data: Any, n_epochs: int) -> None:
+        # The weights this call starts from: a batch that diverges while learning is
+        # settled again with them, to tell a too-large lr from a too-large gamma.
+        self._start_weights = ([w.copy() for w in self.W_[1:]], [b.copy() for b in self.b_])
+        try:
+            super()._train(data, n_epochs)
+        finally:
+            del self._start_weights
+
+    @contextlib.contextmanager
+    def _with_weights(self, weights: tuple[list, list]):
+        """Temporarily settle with other weights (``(W_1..W_L, b_0..b_L)``)."""
+        keep = self.W_, self.b_
+        self.W_, self.b_ = [None, *weights[0]], list(weights[1])
+        try:
+            yield
+        finally:
+            self.W_, self.b_ = keep
+
     def _run(self, X: Any, Y: Any, learn: bool) -> tuple[_Buffers, list]:
         buf, energies = self._settle_batch(X, Y, learn=learn)
         if self.check_divergence:
             t = self._diverged(energies)
             if t is not None:
-                if learn and (self._weights_moved or not self._weights_finite()):
-                    # Earlier batches settled at this gamma: the weights changed under it.
-                    stable = self._stable_gamma(X, Y) if self._weights_finite() else None
-                    alt = (f", or keep lr and use gamma={stable / 2:.2g}" if stable else "")
-                    raise DivergenceError(
-                        f"PCN.lr={self.lr:g}: learning diverged (settling that worked at "
-                        f"gamma={self.gamma:g} on earlier batches diverged at inference step "
-                        f"{t} of {self.T} after weight updates); use a smaller lr, e.g. "
-                        f"lr={self.lr / 10:g}{alt}."
-                    )
-                raise_divergence("PCN", "gamma", self.gamma, t, self.T, energies,
-                                 self._stable_gamma(X, Y))
+                start = getattr(self, "_start_weights", None) if learn else None
+                if start is None:
+                    raise_divergence("PCN", "gamma", self.gamma, t, self.T, energies,
+                                     self._stable_gamma(X, Y))
+                # Who is at fault: settle this batch again, without learning, with the
+                # weights training started from. If it settles, the weight updates (lr)
+                # broke it; if not, the inference step gamma is too large for it anyway.
+                with self._with_weights(start):
+                    t0 = self._diverged(energies0 := self._settle_batch(X, Y, learn=False)[1])
+                    if t0 is not None:
+                        raise_divergence("PCN", "gamma", self.gamma, t0, self.T, energies0,
+                                         self._stable_gamma(X, Y))
+                raise DivergenceError(
+                    f"PCN.lr={self.lr:g}: learning diverged: after weight updates, settling "
+                    f"at gamma={self.gamma:g} diverged at inference step {t} of {self.T}, "
+                    f"though this batch settles at that gamma with the weights training "
+                    f"started from; use a smaller lr, e.g. lr={self.lr / 10:g}."
+                )
         return buf, energies
-
-    def _weights_finite(self) -> bool:
-        xp = self._xp
-        return all(bool(xp.isfinite(w).all()) for w in [*self.W_[1:], *self.b_])
 
     def _train_batch(self, Xb: Any, Yb: Any) -> Any:
         buf, energies = self._run(Xb, Yb, learn=True)
         if self.update == "standard":
             self._hebbian_all(buf, self._lr_now)
-        self._weights_moved = True
         return energies[-1]
 
     # -- public protocol ------------------------------------------------------------

@@ -156,6 +156,8 @@ class RaoBallard(Model):
     _KERNELS = ("pc_predict", "pc_feedback", "pc_error", "pc_hebbian", "rb_cause_step")
     _RUNTIME = ("_xp", "_k", "_bias_buf", "_index_dev", "_window_dev")
     _DIVERGENCE_PARAM = "k2"
+    #: saved arrays that are not floating point (see Model._STATE_KINDS)
+    _STATE_KINDS = {"n_inputs_seen_": "iu"}
 
     def __init__(
         self,
@@ -301,7 +303,9 @@ class RaoBallard(Model):
                     f"PatchSampler(images, patch_shape=({h}, {w}))."
                 )
             arr = arr.reshape(arr.shape[0], h * w)
-        return check_array(arr, "X", "RaoBallard", shape=(None, h * w), dtype=self.dtype_, xp=xp)
+        return check_array(arr, "X", "RaoBallard", shape=(None, h * w), dtype=self.dtype_, xp=xp,
+                           layout=f"(n, {h * w}) = (n, {h}*{w}) flattened regions "
+                                  f"(or (n, {h}, {w}))")
 
     def _patches(self, X: Any) -> Any:
         """(n, pixels of region) → (n * n_modules, pixels of a patch), module-major per sample."""

@@ -90,11 +90,15 @@ class _TransitionModel(Model):
     def _check_data(self, obs: Any, actions: Any, method: str) -> tuple[Any, Any]:
         o = f"{type(self).__name__}.{method}"
         P = self.hw_[0] * self.hw_[1]
-        obs = check_array(obs, "obs", o, ndim=3, dtype=self.dtype_, xp=self._xp)
+        H, W = self.hw_
+        # (the pixel count is checked below, with its own message)
+        obs = check_array(obs, "obs", o, shape=(None, None, None), dtype=self.dtype_, xp=self._xp,
+                          layout=f"(n_traj, T+1, {P}) = (n_traj, T+1, {H}*{W}) flattened frames")
         if actions is None:
             raise ValidationError(f"{o}: actions are required (n_traj, T, action_dim) beside "
                                   "obs (n_traj, T+1, H*W).")
-        actions = check_array(actions, "actions", o, ndim=3, dtype=self.dtype_, xp=self._xp)
+        actions = check_array(actions, "actions", o, ndim=3, dtype=self.dtype_, xp=self._xp,
+                              layout=f"(n_traj, T, action_dim) = (n_traj, T, {self.action_dim})")
         if obs.shape[2] != P:
             raise ValidationError(f"{o}: obs must be (n_traj, T+1, {P}) flattened "
                                   f"{self.hw_[0]}x{self.hw_[1]} images, got {tuple(obs.shape)}.")
@@ -204,13 +208,17 @@ class _TransitionModel(Model):
         nd = getattr(obs, "ndim", None)
         if nd is None:
             nd = np.ndim(obs)
+        shape = tuple(getattr(obs, "shape", np.shape(obs)))
+        flat = "; flatten each frame with obs.reshape(*obs.shape[:-2], -1)" if (
+            len(shape) >= 3 and shape[-2:] == tuple(self.hw_)) else ""
         if nd not in (2, 3):
             raise ValidationError(f"{o}: obs must be images (n, {P}) or trajectories "
-                                  f"(n_traj, T, {P}), got {nd} dimensions.")
+                                  f"(n_traj, T, {P}) of flattened {self.hw_[0]}x{self.hw_[1]} "
+                                  f"frames, got shape {shape}{flat}.")
         obs = check_array(obs, "obs", o, ndim=nd, dtype=self.dtype_, xp=self._xp)
         if obs.shape[-1] != P:
             raise ValidationError(f"{o}: obs must have {P} = {self.hw_[0]}x{self.hw_[1]} pixels "
-                                  f"on its last axis, got shape {tuple(obs.shape)}.")
+                                  f"on its last axis, got shape {tuple(obs.shape)}{flat}.")
         return obs
 
     def infer(self, obs: Any, *, batch_size: int = 512) -> Any:
