@@ -67,7 +67,7 @@ from predcode.reproduce import REPRODUCTIONS, get_reproduction  # noqa: E402
 
 #: reproductions taking more than ~8 s at quick settings on 2 cores run in the slow suite.
 SLOW = {"lewm-two-rooms", "ijepa-digits", "rao-ballard-1999", "whittington-bogacz-2017",
-        "friston-2008-dem"}
+        "friston-2008-dem", "hinton-1995-bars"}
 
 COLOUR_WORDS = re.compile(r"\b(blue|red|green|orange|purple|black|gr[ae]y|yellow|cyan|"
                           r"magenta|pink|brown)\b", re.IGNORECASE)
