@@ -30,9 +30,9 @@ class Reproduction:
     description : str
         One line: what is reproduced.
     full_s, quick_s : float
-        Wall time in seconds on 2 cores of the full and of the ``--quick`` run,
-        as recorded in the reports' ``wall_time_s`` (a shared 2-core machine;
-        they vary about ×2 with the load).
+        Wall time in seconds on 2 cores of the full and of the ``--quick`` run
+        (see :data:`REPRODUCTIONS` for where each comes from; a loaded machine
+        takes up to about twice as long).
     backends : tuple of str
         The ``--backend`` values the run can use (``"auto"`` always).
     """
@@ -59,14 +59,15 @@ def format_seconds(seconds: float) -> str:
     return f"~{round(2 * minutes) / 2:g} min"  # to the half minute
 
 
-#: CLI name → :class:`Reproduction`. Times: ``wall_time_s`` of recorded reports on
-#: 2 cores (full runs from the slow tests and before/after checks; quick runs from
-#: the figure checks), rounded.
+#: CLI name → :class:`Reproduction`. Full times: the slow tests' full runs in
+#: ``.ci/run`` on an idle 2-core Xeon (2.8 GHz, numba), 2026-12-03; lewm-two-rooms,
+#: which is not in CI, from its 1-core run. Quick times: reports' ``wall_time_s``
+#: from the figure checks (on a loaded machine). Rounded.
 REPRODUCTIONS: dict[str, Reproduction] = {
     "whittington-bogacz-2017": Reproduction(
         "predcode.reproduce.whittington2017:run",
         "Whittington & Bogacz 2017: Hebbian PC network vs backprop, PC -> BP gradients",
-        205, 8),
+        108, 8),
     "rao-ballard-1999": Reproduction(
         "predcode.reproduce.rao_ballard1999:run",
         "Rao & Ballard 1999: receptive fields, end-stopping, surround, feedback removed",
@@ -81,31 +82,31 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         2, 2, _NUMPY),
     "friston-2005-vl": Reproduction(
         "predcode.reproduce.friston2005_vl:run",
-        "Friston 2005: variational Laplace, model comparison, hierarchical EM", 5, 2,
+        "Friston 2005: variational Laplace, model comparison, hierarchical EM", 4, 2,
         _NUMPY),
     "friston-2008-dem": Reproduction(
         "predcode.reproduce.dem2008:run",
         "Friston 2008 DEM: convolution, Lorenz vs EKF, double well, triple estimation",
-        110, 5, _HOST),
+        56, 5, _HOST),
     "friston-2017-tmaze": Reproduction(
         "predcode.reproduce.friston2017:run",
         "Friston et al. 2017: T-maze active inference, cue first, context learning",
-        15, 3),
+        10, 3),
     "epistemic-foraging": Reproduction(
         "predcode.reproduce.aif_tasks:run_epistemic_foraging",
         "epistemic foraging: expected free energy chains cue 1 -> cue 2 -> reward",
-        80, 4),
+        46, 4),
     "aif-gridworld": Reproduction(
         "predcode.reproduce.aif_tasks:run_gridworld",
-        "active-inference agents in a grid world, with and without slips", 50, 5),
+        "active-inference agents in a grid world, with and without slips", 39, 5),
     "hinton-1995-bars": Reproduction(
         "predcode.reproduce.hinton1995:run",
         "Hinton et al. 1995: wake-sleep Helmholtz machine vs PC on the bars problem",
-        1000, 6),
+        661, 6),
     "ijepa-digits": Reproduction(
         "predcode.reproduce.jepa:run",
         "I-JEPA vs predictive coding vs pixel prediction on digits, linear probe",
-        390, 10),
+        234, 10),
     "lewm-two-rooms": Reproduction(
         "predcode.reproduce.lewm:run",
         "LeWorldModel-style latent vs pixel CEM planning in two rooms", 1140, 30),
