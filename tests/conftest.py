@@ -82,3 +82,21 @@ def check_param_gradients(entries, total, *, seed: int, abs_tol: float, per_para
             p[i] = old
             assert grads[(id(layer), key)][i] == pytest.approx(
                 (fp - fm) / (2 * eps), rel=rel, abs=abs_tol), (name, i)
+
+
+def saved_entries(path) -> dict:
+    """Every entry of a saved ``.npz`` model file, loaded without pickle."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def rewrite_saved(path, **changes) -> None:
+    """Edit a saved model file in place: each entry set to its new value, or removed
+    when the value is ``None`` (to simulate damaged or hand-edited files)."""
+    arrays = saved_entries(path)
+    for key, value in changes.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(path, **arrays)

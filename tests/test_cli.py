@@ -12,7 +12,7 @@ import pytest
 
 from predcode import PCN
 from predcode.bench import pcn_step_flops
-from predcode.cli import build_parser, main
+from predcode.cli import _leaves, build_parser, main
 from predcode.datasets import load_digits_split, standardize
 
 
@@ -193,17 +193,6 @@ def test_inapplicable_bench_option_says_where_it_belongs(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "aif", "--sizes", "1,2"])
     assert "it is an option of bench pcn" in _err_lines(capsys)[-1]
-
-
-def _leaves(parser):
-    import argparse
-
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield parser
-    for action in subs:
-        for child in dict.fromkeys(action.choices.values()):
-            yield from _leaves(child)
 
 
 def test_every_results_command_takes_the_same_options():

@@ -12,6 +12,8 @@ import predcode
 from predcode import MLP, PCN, NotFittedError, ValidationError, load_model
 from predcode.models import init_weights
 
+from .conftest import rewrite_saved
+
 KW = dict(epochs=2, batch_size=8, dtype="float64", backend="numpy", random_state=3)
 
 
@@ -296,21 +298,10 @@ def test_load_wrong_class(saver, loader, data, tmp_path):
         loader.load(path)
 
 
-def _rewrite(path, **changes):
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    for key, value in changes.items():
-        if value is None:
-            del arrays[key]
-        else:
-            arrays[key] = value
-    np.savez(path, **arrays)
-
-
 def test_load_tampered_shape(data, tmp_path):
     X, y = data
     path = disc_pcn().fit(X, y).save(tmp_path / "m")
-    _rewrite(path, **{"state/W_2": np.zeros((6, 8))})
+    rewrite_saved(path, **{"state/W_2": np.zeros((6, 8))})
     with pytest.raises(ValidationError,
                        match=r"array 'W_2' .* has shape \(6, 8\), but the saved parameters imply "
                              r"\(6, 7\)"):
@@ -322,7 +313,7 @@ def test_load_tampered_params(data, tmp_path):
     path = mlp().fit(X, y).save(tmp_path / "m")
     params = mlp().get_params()
     params["sizes"] = [5, 9, 6, 3]
-    _rewrite(path, __params__=np.array(json.dumps(params)))
+    rewrite_saved(path, __params__=np.array(json.dumps(params)))
     with pytest.raises(ValidationError, match=r"array 'W_1' .* has shape \(7, 5\), but the "
                                               r"saved parameters imply \(9, 5\)"):
         MLP.load(path)
@@ -331,7 +322,7 @@ def test_load_tampered_params(data, tmp_path):
 def test_load_missing_array(data, tmp_path):
     X, y = data
     path = disc_pcn().fit(X, y).save(tmp_path / "m")
-    _rewrite(path, **{"state/b_3": None})
+    rewrite_saved(path, **{"state/b_3": None})
     with pytest.raises(ValidationError, match=r"lacks arrays \['b_3'\]"):
         PCN.load(path)
 
@@ -341,7 +332,7 @@ def test_load_nonfinite_array(data, tmp_path):
     path = disc_pcn().fit(X, y).save(tmp_path / "m")
     W = np.zeros((7, 5))
     W[1, 1] = np.nan
-    _rewrite(path, **{"state/W_1": W})
+    rewrite_saved(path, **{"state/W_1": W})
     with pytest.raises(ValidationError, match=r"array 'W_1' .* has NaN or inf"):
         PCN.load(path)
 
@@ -349,7 +340,7 @@ def test_load_nonfinite_array(data, tmp_path):
 def test_load_unknown_class(data, tmp_path):
     X, y = data
     path = mlp().fit(X, y).save(tmp_path / "m")
-    _rewrite(path, __class__=np.array("Transformer"))
+    rewrite_saved(path, __class__=np.array("Transformer"))
     with pytest.raises(ValidationError, match=r"unknown model class 'Transformer'"):
         load_model(path)
 

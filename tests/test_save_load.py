@@ -23,6 +23,7 @@ import pytest
 import predcode
 from predcode import ValidationError, load_model
 
+from .conftest import rewrite_saved, saved_entries
 from .test_contract import CASES
 
 #: one case per class (the contract's variants of a class save the same way)
@@ -46,21 +47,6 @@ def _copy(saved, name, tmp_path):
     dst = tmp_path / f"{name}.npz"
     shutil.copy(src, dst)
     return dst, model
-
-
-def _entries(path):
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
-
-
-def _rewrite(path, **changes):
-    arrays = _entries(path)
-    for key, value in changes.items():
-        if value is None:
-            del arrays[key]
-        else:
-            arrays[key] = value
-    np.savez(path, **arrays)
 
 
 def _load_error(path, match):
@@ -97,32 +83,32 @@ def test_truncated_file(name, saved, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_broken_parameter_json(name, saved, tmp_path):
     path, _ = _copy(saved, name, tmp_path)
-    text = str(_entries(path)["__params__"])
-    _rewrite(path, __params__=np.array(text[: len(text) // 2]))
+    text = str(saved_entries(path)["__params__"])
+    rewrite_saved(path, __params__=np.array(text[: len(text) // 2]))
     _load_error(path, r"the entry '__params__' in .* is not valid JSON")
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_parameters_not_an_object(name, saved, tmp_path):
     path, _ = _copy(saved, name, tmp_path)
-    _rewrite(path, __params__=np.array("[1, 2]"))
+    rewrite_saved(path, __params__=np.array("[1, 2]"))
     _load_error(path, r"'__params__' .* should be a JSON object, got list")
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_unknown_parameter(name, saved, tmp_path):
     path, _ = _copy(saved, name, tmp_path)
-    params = json.loads(str(_entries(path)["__params__"]))
+    params = json.loads(str(saved_entries(path)["__params__"]))
     params["no_such_parameter"] = 1
-    _rewrite(path, __params__=np.array(json.dumps(params)))
+    rewrite_saved(path, __params__=np.array(json.dumps(params)))
     _load_error(path, rf"gives {name} unknown parameter\(s\) \['no_such_parameter'\]")
 
 
 def test_invalid_parameter_value(saved, tmp_path):
     path, _ = _copy(saved, "PCN", tmp_path)
-    params = json.loads(str(_entries(path)["__params__"]))
+    params = json.loads(str(saved_entries(path)["__params__"]))
     params["sizes"] = [6]
-    _rewrite(path, __params__=np.array(json.dumps(params)))
+    rewrite_saved(path, __params__=np.array(json.dumps(params)))
     _load_error(path, r"the saved parameters are invalid: PCN\.sizes: expected at least two "
                       r"layers")
 
@@ -131,7 +117,7 @@ def test_invalid_parameter_value(saved, tmp_path):
 @pytest.mark.parametrize("entry", ["__params__", "__class__"])
 def test_missing_entry(name, entry, saved, tmp_path):
     path, _ = _copy(saved, name, tmp_path)
-    _rewrite(path, **{entry: None})
+    rewrite_saved(path, **{entry: None})
     _load_error(path, rf"lacks the entry '{entry}'")
 
 
@@ -139,14 +125,14 @@ def test_missing_entry(name, entry, saved, tmp_path):
 def test_missing_array(name, saved, tmp_path):
     path, model = _copy(saved, name, tmp_path)
     key = sorted(model._expected_shapes())[0]
-    _rewrite(path, **{f"state/{key}": None})
+    rewrite_saved(path, **{f"state/{key}": None})
     _load_error(path, rf"lacks arrays \['{key}'\]")
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_newer_format_version(name, saved, tmp_path):
     path, _ = _copy(saved, name, tmp_path)
-    _rewrite(path, __format__=np.array("predcode-model/2"), __version__=np.array("99.0"))
+    rewrite_saved(path, __format__=np.array("predcode-model/2"), __version__=np.array("99.0"))
     msg = _load_error(path, r"model format 2 \(written by predcode 99\.0\), newer than this "
                             r"predcode")
     assert "upgrade predcode" in msg
@@ -156,19 +142,19 @@ def test_newer_format_version(name, saved, tmp_path):
 def test_file_without_format_entry_still_loads(name, saved, tmp_path):
     """Files are read as format 1 when the entry is missing (and format 1 is current)."""
     path, model = _copy(saved, name, tmp_path)
-    assert str(_entries(path)["__format__"]) == "predcode-model/1"
-    _rewrite(path, __format__=None)
+    assert str(saved_entries(path)["__format__"]) == "predcode-model/1"
+    rewrite_saved(path, __format__=None)
     assert type(load_model(path)) is type(model)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_integer_array_where_floats_belong(name, saved, tmp_path):
     path, model = _copy(saved, name, tmp_path)
-    arrays = _entries(path)
+    arrays = saved_entries(path)
     kinds = type(model)._STATE_KINDS
     key = next(k for k in sorted(model._expected_shapes())
                if k not in kinds and arrays[f"state/{k}"].dtype.kind == "f")
-    _rewrite(path, **{f"state/{key}": np.round(arrays[f"state/{key}"]).astype(np.int64)})
+    rewrite_saved(path, **{f"state/{key}": np.round(arrays[f"state/{key}"]).astype(np.int64)})
     _load_error(path, rf"array '{key}' in .* has dtype int64, but {name} stores "
                       r"floating-point values there")
 
@@ -177,7 +163,7 @@ def test_integer_array_where_floats_belong(name, saved, tmp_path):
 def test_object_array_is_refused_without_unpickling_advice(name, saved, tmp_path):
     path, model = _copy(saved, name, tmp_path)
     key = sorted(model._expected_shapes())[0]
-    arrays = _entries(path)
+    arrays = saved_entries(path)
     arrays[f"state/{key}"] = np.array([{"evil": 1}, None], dtype=object)
     np.savez(path, **arrays)  # numpy pickles the object array
     _load_error(path, rf"holds the entry 'state/{key}' as an object array .* will not unpickle")
