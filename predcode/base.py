@@ -53,7 +53,7 @@ from ._version import __version__
 from .backend import get_namespace, resolve_backend, to_device, to_numpy
 from .exceptions import NotFittedError, PredcodeError, ValidationError
 from .kernels import get_kernels
-from .training import run_epochs
+from .training import nonfinite_arrays, run_epochs
 
 __all__ = ["Model", "load", "load_model"]
 
@@ -292,7 +292,7 @@ class Model(abc.ABC):
         owner = f"{type(self).__name__}.save"
         path = _target(path, owner)
         state = {name: to_numpy(value) for name, value in self._state().items()}
-        bad = [k for k, v in state.items() if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+        bad = nonfinite_arrays(state)
         if bad:
             raise ValidationError(
                 f"{owner}: the learned array(s) {bad} hold NaN or inf (training diverged), so "

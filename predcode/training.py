@@ -31,7 +31,8 @@ from typing import Any
 from .backend import array_namespace, blas_threads, synchronize
 from .exceptions import DivergenceError
 
-__all__ = ["BLOW_UP", "run_epochs", "progress", "check_epoch", "check_state"]
+__all__ = ["BLOW_UP", "run_epochs", "progress", "check_epoch", "check_state",
+           "nonfinite_arrays"]
 
 #: An epoch energy this many times larger (in magnitude) than the first epoch's
 #: counts as a blow-up: learning that works lowers its energy; a rise of six
@@ -110,6 +111,19 @@ def _blame(owner: str, param: str, value: Any) -> tuple[str, str]:
     return where, fix
 
 
+def nonfinite_arrays(state: dict[str, Any]) -> list[str]:
+    """Names of the floating-point arrays of ``state`` that hold NaN or inf (on
+    their own device: nothing is copied)."""
+    bad = []
+    for name, value in state.items():
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or dtype.kind not in "fc":
+            continue
+        if not bool(array_namespace(value).isfinite(value).all()):
+            bad.append(name)
+    return bad
+
+
 def check_state(model: Any, param: str, n_epochs: int) -> None:
     """Raise :class:`DivergenceError` if a learned array holds NaN or inf.
 
@@ -117,13 +131,7 @@ def check_state(model: Any, param: str, n_epochs: int) -> None:
     measured before its last update, so a step that overflows the weights in the
     final epoch shows only here. A diverged model is never left fitted.
     """
-    bad = []
-    for name, value in model._state().items():
-        dtype = getattr(value, "dtype", None)
-        if dtype is None or dtype.kind not in "fc":
-            continue
-        if not bool(array_namespace(value).isfinite(value).all()):
-            bad.append(name)
+    bad = nonfinite_arrays(model._state())
     if bad:
         where, fix = _blame(type(model).__name__, param, getattr(model, param, None))
         shown = bad if len(bad) <= 4 else [*bad[:4], "..."]
