@@ -34,6 +34,7 @@ from ..machine import machine_info
 from ..models.pc_vs_backprop import DEFAULTS, train_pair
 from ..models.pc_vs_backprop import plot_learning_curves as _plot_curves
 from ..models.pcn import MLP, PCN
+from ._figures import pyplot
 from ._report import claim, measurement, write_report
 
 __all__ = ["DEFAULTS", "train_pair", "gradient_alignment", "run"]
@@ -87,11 +88,7 @@ def gradient_alignment(
 
 
 def _plot_alignment(align: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cos = np.asarray(align["cosine"])
     fig, ax = plt.subplots(figsize=(5.8, 4), layout="constrained")
     for l in range(cos.shape[1]):
