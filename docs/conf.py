@@ -34,7 +34,8 @@ extensions = [
 # No intersphinx: the documentation builds offline.
 
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# docs/spm/*.rst are parts included by spm_users.rst, not pages of their own.
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "spm/*"]
 templates_path: list[str] = []
 pygments_style = "sphinx"
 
