@@ -11,6 +11,9 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+# Slow set: .ci/run's docs step runs the same build; this keeps it runnable from pytest
+# without spending 20 s of the fast suite's 5-minute budget.
+@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("numpydoc")
