@@ -528,7 +528,7 @@ class LAP(Model):
         st, sc = self._st, self._sc
         N = Y.shape[0]
         if sc["stopped"]:
-            return self._row(N, sc["F"][-1], float("nan"), False, True)
+            return self._row(N, sc["F"][-1], sc["F"][-1], False, True)
         t0 = time.perf_counter()
         rec = self._pass(Y)
         Ep, Cp = self._average(rec["p"], rec["Cp"], st.Pp, N)
