@@ -661,7 +661,10 @@ class LAP(Model):
         }
 
     def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {}
+        """Arrays whose shapes the parameters fix (the others depend on the data)."""
+        p = _as_hdm(self.model, "LAP").theta.size
+        return {"theta": (p,), "Sigma_theta": (p, p), "F": (), "dt": (), "it": (),
+                "convergence": (), "stopped": ()}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         if self.learn_h is not None:  # .npz stores tuples as lists
