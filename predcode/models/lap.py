@@ -42,6 +42,7 @@ gains below 1 or when :math:`\delta > 6`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -70,9 +71,17 @@ def embed_at(Y: np.ndarray, n: int, ts: float) -> np.ndarray:
     k = np.arange(1, n + 1) + math.trunc(ts - (n + 1) / 2)
     x = ts - k.min() + 1
     k = np.clip(k, 1, N)
+    return _taylor_inverse(n, float(x)) @ Y[k - 1]
+
+
+@functools.lru_cache(maxsize=256)
+def _taylor_inverse(n: int, x: float) -> np.ndarray:
+    """``pinv(T)`` with :math:`T_{ij} = (i - x)^j / j!` (``i = 1..n``, ``j = 0..n-1``)."""
     T = np.array([[(i - x) ** j / math.factorial(j) for j in range(n)]
                   for i in range(1, n + 1)])
-    return np.linalg.pinv(T) @ Y[k - 1]
+    out = np.linalg.pinv(T)
+    out.setflags(write=False)
+    return out
 
 
 def reduced_basis(C: np.ndarray) -> np.ndarray:
@@ -365,6 +374,12 @@ class LAP(Model):
                 pj = st.param_jacobians(X[0], Vc[0], p, cross is None)
                 if cross is None:  # SPM holds these from the first bin of an iteration
                     cross = {k: pj[k] for k in ("Gxp", "Gvp", "Fxp", "Fvp")}
+                    dup = [-np.vstack([
+                        np.hstack([np.kron(st.In, cross["Gxp"][j]),
+                                   np.kron(st.Ind, cross["Gvp"][j])]),
+                        np.hstack([np.kron(st.In, cross["Fxp"][j]),
+                                   np.kron(st.Ind, cross["Fvp"][j])]),
+                    ]) for j in range(npar)]
                 Vn = np.zeros((n, nv))
                 Vn[:d] = Vc
                 Cn = np.zeros((n, nc))
@@ -389,19 +404,12 @@ class LAP(Model):
                                -np.kron(st.Ind, ev["Fv"])]),
                 ])
                 dEdp = np.zeros((E.size, npar))
-                dup = []
                 for j in range(npar):
                     gcol = [pj["Gp"][:, j]] + [cross["Gxp"][j] @ X[k] + cross["Gvp"][j] @ Vn[k]
                                                for k in range(1, n)]
                     fcol = [pj["Fp"][:, j]] + [cross["Fxp"][j] @ X[k] + cross["Fvp"][j] @ Vn[k]
                                                for k in range(1, n)]
                     dEdp[:, j] = -np.concatenate(gcol + fcol)
-                    dup.append(-np.vstack([
-                        np.hstack([np.kron(st.In, cross["Gxp"][j]),
-                                   np.kron(st.Ind, cross["Gvp"][j])]),
-                        np.hstack([np.kron(st.In, cross["Fxp"][j]),
-                                   np.kron(st.Ind, cross["Fvp"][j])]),
-                    ]))
                 ph, pg = st.pi(h)
                 iS = np.zeros((E.size, E.size))
                 nvr = n * st.ne0
