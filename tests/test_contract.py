@@ -139,6 +139,10 @@ CASES: dict[str, Case] = {
     # an HDM of the zoo (saved by name); host only (no cupy version); the divergence
     # check (h_precision, on data the model explains exactly) is in tests/test_dem.py
     "DEM": Case(_dem, _dem_series, backends=("numpy", "numba")),
+    # spm_LAP on the zoo's convolution model (host only, no backend parameter)
+    "LAP": Case(lambda backend, epochs=2, **kw: predcode.LAP(
+        "convolution", n_iter=epochs, **{"learn_theta": (2,), "learn_h": (("v", 0),), **kw}),
+        _dem_series, backends=("numpy",)),
     "RaoBallard": Case(lambda backend, **kw: predcode.RaoBallard(
         1, (2, 3), 1, (4, 3), T=5, backend=backend, **{**_COMMON, "epochs": 2, **kw}),
         _unsupervised, diverge=({"k2": 50.0, "k1": 0.1}, "k2")),

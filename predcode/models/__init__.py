@@ -7,6 +7,7 @@ from .generalized import HDM, Level
 from .hdm_zoo import zoo_model
 from .helmholtz import HelmholtzMachine
 from .jepa import IJEPA
+from .lap import LAP
 from .pcn import MLP, PCN, init_weights
 from .rao_ballard import RaoBallard
 from .world_model import LatentWorldModel, PixelWorldModel
@@ -17,6 +18,7 @@ __all__ = [
     "RaoBallard",
     "init_weights",
     "DEM",
+    "LAP",
     "HDM",
     "Level",
     "zoo_model",
