@@ -66,7 +66,6 @@ def test_lorenz_from_a_wrong_start_matches_spm_dem():
     assert e < 5e-8, f"F: relative error {e:.3g} >= 5e-8 (SPM's own moves 3e-9)"
 
 
-@pytest.mark.slow
 def test_dem_demo_dem_matches_spm_dem():
     """DEM_demo_DEM: D, E and M steps; parameters, log-precisions, states, F per iteration."""
     z = _load("dem_DEM")
