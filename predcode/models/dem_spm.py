@@ -249,6 +249,7 @@ def spm_dem(
     ph_ic = spm_inv(ph_c) if nh else np.zeros((0, 0))
     qh = hE.copy()
     qh_c = ph_c.copy()
+    qh_e = np.zeros(nh)  # SPM's qh.e: h - hE taken before the M-step's last update
     # ---------------------------------------------------------------- parameters
     free = np.array([] if learn_theta is None else learn_theta, dtype=int).ravel()
     npar = free.size
@@ -421,7 +422,8 @@ def spm_dem(
             dFdhh = np.array([[-np.sum((dPdh[i] @ S) * (dPdh[j] @ S).T) * N / 2
                                for j in range(nh)] for i in range(nh)])
             dFdhh += np.diag(dFdh)
-            dFdh = dFdh - ph_ic @ (qh - hE)
+            qh_e = qh - hE
+            dFdh = dFdh - ph_ic @ qh_e
             dFdhh = dFdhh - ph_ic
             dh = np.clip(spm_dx(dFdhh, dFdh, [tm]), -2, 2)
             qh = qh + dh
@@ -436,7 +438,6 @@ def spm_dem(
         Lu = (-np.sum(iS[np.ix_(sel, sel)] * EE[np.ix_(sel, sel)]) / 2
               - n * ny * math.log(2 * math.pi) * N / 2
               + spm_logdet(iS[np.ix_(sel, sel)]) * N / 2 + iquc / 2)
-        qh_e = qh - hE
         Lp = (-qe @ pp_ic @ qe / 2 - qh_e @ ph_ic @ qh_e / 2
               + (spm_logdet(qp_c @ pp_ic) if npar else 0.0) / 2
               + (spm_logdet(qh_c @ ph_ic) if nh else 0.0) / 2)
@@ -448,7 +449,8 @@ def spm_dem(
             Fi = Li
             te = min(te + 0.5, 4.0)
             tm = min(tm + 0.5, 4.0)
-            B = {"qe": qe.copy(), "qp_c": qp_c.copy(), "qh": qh.copy(), "qh_c": qh_c.copy()}
+            B = {"qe": qe.copy(), "qp_c": qp_c.copy(), "qh": qh.copy(), "qh_c": qh_c.copy(),
+                 "qh_e": qh_e.copy()}
             if npar:
                 dFdp = dFdp - pp_ic @ qe
                 dFdpp = dFdpp - pp_ic
@@ -456,7 +458,7 @@ def spm_dem(
                 qe = qe + dp_step
         else:
             nM = 1
-            qe, qp_c, qh, qh_c = B["qe"], B["qp_c"], B["qh"], B["qh_c"]
+            qe, qp_c, qh, qh_c, qh_e = B["qe"], B["qp_c"], B["qh"], B["qh_c"], B["qh_e"]
             te = min(te - 2, -2.0)
             tm = min(tm - 2, -2.0)
         F_hist.append(Fi)
