@@ -40,6 +40,9 @@ __all__ = [
     "conv_cause",
     "lorenz_model",
     "double_well_model",
+    "spm_convolution_model",
+    "dem_demo_model",
+    "DEM_DEMO_FREE",
     "dct_matrix",
     "CONV_A",
     "CONV_B",
@@ -142,8 +145,12 @@ def _lorenz_f(x, v, th):
     return M @ x / 32
 
 
-def lorenz_model(x0: Any = (0.9, 0.8, 30.0), n: int = 6) -> HDM:
-    """The Lorenz attractor of ``spm_DEM_M('lorenz')`` observed through ``sum(x)``."""
+def lorenz_model(x0: Any = (0.9, 0.8, 30.0), n: int = 6, d: int | None = None) -> HDM:
+    """The Lorenz attractor of ``spm_DEM_M('lorenz')`` observed through ``sum(x)``.
+
+    ``n``, ``d``: embedding orders of states and causes (SPM's defaults ``E.n + 1 = 7``,
+    ``E.d + 1 = 3`` reproduce ``DEM_demo_Lorenz``; ``d = n`` when ``None``).
+    """
     lv = Level(
         g=lambda x, v, th: np.array([x.sum()]),
         f=_lorenz_f,
@@ -156,8 +163,9 @@ def lorenz_model(x0: Any = (0.9, 0.8, 30.0), n: int = 6) -> HDM:
         gx=lambda x, v, th: np.ones((1, 3)),
         gv=lambda x, v, th: np.zeros((1, 1)),
     )
-    hdm = HDM([lv], theta=np.array([18.0, -4.0, 46.92]), h_eta=16.0, n=n, s=1 / 8)
-    return _tagged(hdm, "lorenz", dict(x0=x0, n=n))
+    hdm = HDM([lv], theta=np.array([18.0, -4.0, 46.92]), h_eta=16.0, n=n, d=d, s=1 / 8)
+    params = dict(x0=x0, n=n) if d is None else dict(x0=x0, n=n, d=d)
+    return _tagged(hdm, "lorenz", params)
 
 
 def double_well_model(x0: float = 0.0, n: int = 6) -> HDM:
@@ -174,6 +182,36 @@ def double_well_model(x0: float = 0.0, n: int = 6) -> HDM:
     )
     hdm = HDM([lv], h_eta=float(np.log(1 / 8)), n=n, s=0.5)
     return _tagged(hdm, "double_well", dict(x0=x0, n=n))
+
+
+def spm_convolution_model() -> HDM:
+    """``DEM_demo_convolution`` as SPM runs it: SPM's default embedding (``E.n = 6``,
+    ``E.d = 2``, so ``n = 7``, ``d = 3``) and precisions ``exp(8)``."""
+    return convolution_model(n=7, d=3, hv=8.0, hw=8.0)
+
+
+#: Free parameters of ``DEM_demo_DEM`` in this zoo's order: ``A[1, 0]`` and ``C[0, 0]``
+#: (SPM's ``ip = [2, 5]`` in ``spm_vec(pE)``, which is column-major ``[f, g, h]``).
+DEM_DEMO_FREE = (2, 6)
+
+
+def dem_demo_model() -> tuple[HDM, dict[str, Any]]:
+    """``DEM_demo_DEM``: the convolution model with two parameters unknown (prior mean
+    0, variance ``exp(8)``), a log-precision of the response noise fixed at 8 (prior
+    variance 0) and one of the state noise learned (prior mean 0, variance 1).
+
+    Returns the HDM and the keyword arguments of
+    :func:`predcode.models.dem_spm.spm_dem` that complete SPM's set-up, including the
+    fixed precision floors ``V = W = I`` that ``spm_DEM_M`` leaves on the model before
+    the demo sets ``hE`` (so SPM's precisions are ``I + e^h I``).
+    """
+    th = np.concatenate([CONV_A.ravel(), CONV_B, CONV_C.ravel()])
+    th[list(DEM_DEMO_FREE)] = 0.0
+    hdm = convolution_model(n=7, d=3, hv=8.0, hw=0.0, theta=th)
+    kw = dict(learn_theta=list(DEM_DEMO_FREE), theta_cov=np.eye(2) * np.exp(8.0),
+              learn_h=[("v", 0), ("x", 0)], h_cov=[0.0, 1.0], n_iter=32,
+              floor_v=np.eye(4), floor_w=np.eye(2))
+    return hdm, kw
 
 
 #: name -> builder of the zoo's models.
