@@ -1,8 +1,9 @@
-"""``predcode bench pcn|dem|aif|jepa``: timings, each case with only its own options."""
+"""``predcode bench pcn|dem|aif|jepa|spm``: timings, each case with only its own options."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ._common import (
@@ -27,6 +28,7 @@ OPTIONS = {
     "repeats": "--repeats", "min_time": "--min-time", "orders": "--orders",
     "state_sizes": "--state-sizes", "N": "--bins", "n_iter": "--iters",
     "states": "--states", "policies": "--policies", "agents": "--agents", "seed": "--seed",
+    "cases": "--cases", "fixtures": "--fixtures",
     "DEM.Y": "--bins",  # too few time bins for the embedding order
 }
 
@@ -47,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..backend import BACKENDS
 
     bench = sub.add_parser("bench", formatter_class=HelpFormatter,
-                           help="time a case: pcn (vs the GEMM roofline), dem, aif, jepa",
+                           help="time a case: pcn (vs the GEMM roofline), dem, aif, jepa, spm",
                            description="Time one benchmark case; see "
                                        "'predcode bench CASE --help' for its options.")
     cases = bench.add_subparsers(dest="case", required=True, metavar="CASE")
@@ -109,6 +111,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")
     _timing(p, 5, 1.0)
     p.set_defaults(handler=_jepa, options=OPTIONS)
+
+    p = cases.add_parser("spm", formatter_class=HelpFormatter,
+                         help="predcode beside SPM12 (Octave) on SPM's own demos",
+                         description="Time predcode on each SPM parity fixture (SPM's own "
+                                     "demo, SPM's own data) and set it beside the wall time "
+                                     "SPM12 took under GNU Octave, recorded in the fixture.")
+    add_common(p, backends=("numpy",), with_seed=False,
+               **{**common, "backend": "numpy"})
+    p.add_argument("--cases", type=name_list, default=None,
+                   help="comma-separated fixture cases (default: all)")
+    p.add_argument("--fixtures", type=Path, default=None, metavar="DIR",
+                   help="the tests/fixtures/spm folder of a predcode checkout "
+                        "(default: the checkout predcode runs from)")
+    _timing(p, 3, None)
+    p.set_defaults(handler=_spm, options=OPTIONS)
     return bench
 
 
@@ -195,4 +212,31 @@ def _jepa(args: argparse.Namespace) -> int:
         print(f"  {name:22s} {1e3 * c['median_s']:9.2f} ms median (n={c['n']})", file=say)
     print(f"  latent planning is x{r['planning_speedup_latent_vs_pixel']:.1f} faster per "
           "decision than pixel planning", file=say)
+    return _write(args, r)
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """``a,b,c`` → ``("a", "b", "c")`` (no empty names)."""
+    names = tuple(t.strip() for t in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated case names, got {text!r}")
+    return names
+
+
+def _spm(args: argparse.Namespace) -> int:
+    _check(args)
+    from ..bench.spm import bench_spm
+
+    r = bench_spm(cases=args.cases, fixtures=args.fixtures, backend=args.backend,
+                  repeats=args.repeats)
+    say = text_stream(args)
+    print(f"spm: predcode (backend={r['config']['backend']}, min of {args.repeats} runs) "
+          "beside SPM12 under GNU Octave (min of 3, from the fixture)", file=say)
+    print("  case                 SPM call        SPM s   predcode s   ratio   target  holds",
+          file=say)
+    for c in r["cases"]:
+        target = "-" if c["target"] is None else f">= {c['target']:g}x"
+        holds = "-" if c["holds"] is None else ("yes" if c["holds"] else "NO")
+        print(f"  {c['case']:20s} {c['spm_call']:14s} {c['spm_s']:7.3f} {c['predcode_s']:12.4f} "
+              f"{c['speedup']:6.1f}x  {target:>7s}  {holds}", file=say)
     return _write(args, r)
