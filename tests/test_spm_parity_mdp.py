@@ -16,36 +16,10 @@ import numpy as np
 import pytest
 
 from predcode.models.spm_mdp import replay_trials
-from predcode.pomdp import make_model
+from predcode.models.spm_mdp import spm_tmaze_model as tmaze_model
 
 HERE = Path(__file__).parent / "fixtures" / "spm" / "mdp_tmaze"
 TOL = 1e-8
-
-
-def tmaze_model():
-    """DEM_demo_MDP_X's generative model (0-based policies; V(:,:,2) = 1 -> action 0)."""
-    a, b = 0.98, 0.02
-    A1 = np.zeros((5, 4, 2))
-    A1[:4, :, 0] = np.eye(4)
-    A1[:3, :3, 1] = np.eye(3)
-    A1[4, 3, 1] = 1
-    A2 = np.zeros((3, 4, 2))
-    A2[:, :, 0] = [[1, 0, 0, 1], [0, a, b, 0], [0, b, a, 0]]
-    A2[:, :, 1] = [[1, 0, 0, 1], [0, b, a, 0], [0, a, b, 0]]
-    B1 = np.zeros((4, 4, 4))
-    for u in range(4):  # action u takes every location to u, except the arms 1, 2 (absorbing)
-        B1[u, [0, 3], u] = 1
-        B1[1, 1, u] = B1[2, 2, u] = 1
-    B2 = np.eye(2)[:, :, None]
-    C1 = np.zeros((5, 3))
-    C1[0] = -1
-    C2 = np.zeros((3, 3))
-    C2[1], C2[2] = 6, -6
-    V1 = np.array([[1, 1, 1, 1, 2, 3, 4, 4, 4, 4], [1, 2, 3, 4, 2, 3, 1, 2, 3, 4]]) - 1
-    pol = np.zeros((10, 2, 2), dtype=int)
-    pol[:, :, 0] = V1.T
-    return make_model([A1, A2], [B1, B2], [C1, C2], policies=pol, T=3,
-                      d=[np.array([128.0, 1, 1, 1]), np.array([2.0, 2])])
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,16 @@ def _lap_lorenz(folder: Path, backend: str) -> Callable[[], Any]:
     return lambda: LAP(hdm, n_iter=32, n_d=2, learn_theta=[0, 1, 2]).fit(Y)
 
 
+def _mdp_tmaze(folder: Path, backend: str) -> Callable[[], Any]:
+    from ..models.spm_mdp import replay_trials, spm_tmaze_model
+
+    z = _npz(folder, "mdp_tmaze.npz")
+    model = spm_tmaze_model()
+    obs = z["o"].astype(int).transpose(0, 2, 1) - 1
+    acts = z["u"].astype(int).transpose(0, 2, 1) - 1
+    return lambda: replay_trials(model, obs, acts, tau=12.0)
+
+
 #: name → case, in the order reported.
 SPM_CASES: dict[str, SpmCase] = {c.name: c for c in [
     SpmCase("dem_convolution", "spm_DEM", "spm_dem(spm_convolution_model(), Y, U)", 20.0,
@@ -101,6 +111,8 @@ SPM_CASES: dict[str, SpmCase] = {c.name: c for c in [
             _dem_lorenz),
     SpmCase("lap_lorenz", "spm_LAP", "LAP(lorenz_lap_model(pE), learn_theta=[0, 1, 2]).fit(Y)",
             20.0, _lap_lorenz),
+    SpmCase("mdp_tmaze", "spm_MDP_VB_X", "replay_trials(spm_tmaze_model(), o, u, tau=12)",
+            None, _mdp_tmaze),
 ]}
 
 

@@ -50,9 +50,9 @@ import numpy as np
 from scipy.special import gammaln, psi
 
 from ..exceptions import ValidationError
-from ..pomdp import GenerativeModel
+from ..pomdp import GenerativeModel, make_model
 
-__all__ = ["SPM_LOG_EPS", "replay_trials", "dirichlet_kl"]
+__all__ = ["SPM_LOG_EPS", "replay_trials", "dirichlet_kl", "spm_tmaze_model"]
 
 #: ``spm_MDP_VB_X``'s floor inside logarithms: ``log(x + 1e-16)``.
 SPM_LOG_EPS = 1e-16
@@ -328,3 +328,36 @@ def replay_trials(
                 out["d"][f][k] = d[f]
                 out["Fd"][k, f] = -dirichlet_kl(d[f], prior)
     return out
+
+
+def spm_tmaze_model() -> GenerativeModel:
+    """The T-maze generative model of SPM12's ``DEM_demo_MDP_X``, 0-based.
+
+    Two factors (location: centre, two arms, cue arm; context: reward left or right), two
+    modalities (where; what: nothing, reward, no reward), ten two-step policies
+    (``V(:,:,2) = 1`` becomes action 0), ``C`` with the demo's +6/-6 for reward and -1 at the
+    centre, and the demo's concentration ``d`` (128 on the start location, 2 on each
+    context), so that ``replay_trials(spm_tmaze_model(), o, u, tau=12)`` is the demo's run.
+    """
+    a, b = 0.98, 0.02
+    A1 = np.zeros((5, 4, 2))
+    A1[:4, :, 0] = np.eye(4)
+    A1[:3, :3, 1] = np.eye(3)
+    A1[4, 3, 1] = 1
+    A2 = np.zeros((3, 4, 2))
+    A2[:, :, 0] = [[1, 0, 0, 1], [0, a, b, 0], [0, b, a, 0]]
+    A2[:, :, 1] = [[1, 0, 0, 1], [0, b, a, 0], [0, a, b, 0]]
+    B1 = np.zeros((4, 4, 4))
+    for u in range(4):  # action u takes every location to u, except the arms 1, 2 (absorbing)
+        B1[u, [0, 3], u] = 1
+        B1[1, 1, u] = B1[2, 2, u] = 1
+    B2 = np.eye(2)[:, :, None]
+    C1 = np.zeros((5, 3))
+    C1[0] = -1
+    C2 = np.zeros((3, 3))
+    C2[1], C2[2] = 6, -6
+    V1 = np.array([[1, 1, 1, 1, 2, 3, 4, 4, 4, 4], [1, 2, 3, 4, 2, 3, 1, 2, 3, 4]]) - 1
+    pol = np.zeros((10, 2, 2), dtype=int)
+    pol[:, :, 0] = V1.T
+    return make_model([A1, A2], [B1, B2], [C1, C2], policies=pol, T=3,
+                      d=[np.array([128.0, 1, 1, 1]), np.array([2.0, 2])])
