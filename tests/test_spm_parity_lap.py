@@ -21,28 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predcode.models.generalized import HDM, Level
-from predcode.models.hdm_zoo import _lorenz_f
+from predcode.models.hdm_zoo import lorenz_lap_model
 from predcode.models.lap import LAP
 
 FIX = Path(__file__).parent / "fixtures" / "spm" / "lap_lorenz" / "lap_lorenz.npz"
-
-
-def _fx(x, v, th):
-    return np.array([[-th[0], th[0], 0.0], [th[2] - 2 * x[2], -1.0, -2 * x[0]],
-                     [2 * x[1], 2 * x[0], th[1]]]) / 32
-
-
-def lorenz_lap_model(pE) -> HDM:
-    """``spm_DEM_M('Lorenz')`` as ``DEM_demo_lorenz_LAP`` sets it: V = e^1, W = e^16,
-    cause precision e^16, E.n = 4, E.d = 2, E.s = 1/16, pC = diag(exp(-[32 2 2]))."""
-    lv = Level(g=lambda x, v, th: np.array([x.sum()]), f=_lorenz_f, n_out=1, n_x=3, n_v=1,
-               hv=1.0, hw=16.0, x0=np.array([0.9, 0.8, 30.0]),
-               gx=lambda x, v, th: np.ones((1, 3)), gv=lambda x, v, th: np.zeros((1, 1)),
-               fx=_fx, fv=lambda x, v, th: np.zeros((3, 1)))
-    return HDM([lv], theta=np.asarray(pE, float),
-               theta_precision=np.diag(np.exp([32.0, 2.0, 2.0])),
-               h_eta=16.0, n=5, d=3, s=1 / 16)
 
 
 def _fix():

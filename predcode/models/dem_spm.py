@@ -28,50 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ValidationError
+from ._spm_linalg import spm_inv, spm_logdet
 from .generalized import HDM, embed, temporal_precision
 
 __all__ = ["spm_dem", "spm_inv", "spm_logdet", "spm_dx", "spm_expm"]
-
-
-def spm_inv(A: np.ndarray) -> np.ndarray:
-    r"""SPM's scale-aware regularised inverse :math:`(A + \tau I)^{-1}`,
-    :math:`\tau = \max(\mathrm{eps}(\lVert A\rVert_\infty)\max(m, n), e^{-32})`."""
-    A = np.asarray(A, float)
-    if A.size == 0:
-        return np.zeros(A.shape[::-1])
-    m, n = A.shape
-    tol = max(float(np.spacing(np.abs(A).sum(1).max())) * max(m, n), math.exp(-32))
-    return np.linalg.inv(A + tol * np.eye(m, n))
-
-
-def spm_logdet(C: np.ndarray) -> float:
-    """``spm_logdet``: log-determinant over the rows with a nonzero diagonal; Cholesky
-    when positive definite, else the sum of ``log`` of singular values in (1e-16, 1e16).
-
-    As SPM's, a diagonal matrix sums ``log`` of its diagonal entries in (1e-16, 1e16)
-    only, so negative entries contribute nothing (this sets the M-step's time constant
-    ``spm_dx(dFdhh, dFdh, {tm})`` on a diagonal, negative-definite curvature).
-    """
-    C = np.asarray(C, float)
-    if C.size == 0:
-        return 0.0
-    i = np.flatnonzero(np.diag(C))
-    C = C[np.ix_(i, i)]
-    if C.size == 0:
-        return 0.0
-    off = C - np.diag(np.diag(C))
-    if not np.any(off):
-        s = np.diag(C)  # signed, as SPM: negative entries drop out below
-    else:
-        if np.max(np.abs(C - C.T)) <= 1e-16:
-            try:
-                L = np.linalg.cholesky(C)
-                return float(2 * np.sum(np.log(np.diag(L))))
-            except np.linalg.LinAlgError:
-                pass
-        s = np.linalg.svd(C, compute_uv=False)
-    s = s[(s > 1e-16) & (s < 1e16)]
-    return float(np.sum(np.log(s)))
 
 
 def spm_expm(J: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from ..exceptions import ValidationError
 from .generalized import HDM, Level
 
 __all__ = [
+    "lorenz_lap_model",
     "ZOO",
     "zoo_model",
     "convolution_model",
@@ -241,3 +242,24 @@ def zoo_model(name: str, **params: Any) -> HDM:
 def _rebuild(name: str, params: dict[str, Any]) -> HDM:
     """Rebuild a zoo model from its spec (pickle and ``DEM.load`` use it)."""
     return zoo_model(name, **params)
+
+
+def _lorenz_fx(x, v, th):
+    return np.array([[-th[0], th[0], 0.0], [th[2] - 2 * x[2], -1.0, -2 * x[0]],
+                     [2 * x[1], 2 * x[0], th[1]]]) / 32
+
+
+def lorenz_lap_model(pE: Any) -> HDM:
+    """The set-up of SPM12's ``DEM_demo_lorenz_LAP``: ``spm_DEM_M('Lorenz')`` with
+    V = e^1, W = e^16, cause precision e^16, E.n = 4 (n=5), E.d = 2 (d=3), E.s = 1/16,
+    parameter prior mean ``pE`` (3 values) and pC = diag(exp(-[32 2 2])).
+
+    Observation y = x1 + x2 + x3; flow f is the scaled Lorenz system (``_lorenz_f``).
+    """
+    lv = Level(g=lambda x, v, th: np.array([x.sum()]), f=_lorenz_f, n_out=1, n_x=3, n_v=1,
+               hv=1.0, hw=16.0, x0=np.array([0.9, 0.8, 30.0]),
+               gx=lambda x, v, th: np.ones((1, 3)), gv=lambda x, v, th: np.zeros((1, 1)),
+               fx=_lorenz_fx, fv=lambda x, v, th: np.zeros((3, 1)))
+    return HDM([lv], theta=np.asarray(pE, float),
+               theta_precision=np.diag(np.exp([32.0, 2.0, 2.0])),
+               h_eta=16.0, n=5, d=3, s=1 / 16)
