@@ -442,6 +442,7 @@ def replay_trials(
     fixed_gamma: bool = False,
     novelty: bool = True,
     learn: bool = True,
+    eta: float = 1.0,
 ) -> dict[str, Any]:
     r"""Run SPM's ``spm_MDP_VB_X`` agent on clamped outcomes and actions, trial after trial.
 
@@ -470,6 +471,8 @@ def replay_trials(
         Include the novelty of ``d`` in :math:`Q`.
     learn : bool
         Accumulate ``d`` after each trial.
+    eta : float
+        Learning rate of ``d`` (SPM's ``MDP.eta``, 1).
 
     Returns
     -------
@@ -485,7 +488,7 @@ def replay_trials(
     owner = "replay_trials"
     agent = SpmAgent(model, tau=tau, erp=erp, zeta=zeta, beta=beta, alpha=alpha,
                      n_iter=n_iter, use_F=use_F, fixed_gamma=fixed_gamma, novelty=novelty,
-                     learn=learn, owner=owner)
+                     learn=learn, eta=eta, owner=owner)
     T, M, Nf = model.T, len(model.A), len(model.B)
     obs = np.asarray(obs)
     actions = np.asarray(actions)
