@@ -102,8 +102,8 @@ def _dot_except(L: np.ndarray, xs: list[np.ndarray], f: int) -> np.ndarray:
     """Contract the joint array ``L`` (S_1, ..., S_F) with every ``xs[g]``, g != f."""
     out = L
     for g in range(len(xs) - 1, -1, -1):
-        if g != f:
-            out = np.tensordot(out, xs[g], axes=([g], [0]))
+        if g != f:  # the last remaining axis to contract is g: move it last, one dot
+            out = np.dot(np.moveaxis(out, g, -1), xs[g]) if g < out.ndim - 1 else out @ xs[g]
     return out
 
 
@@ -212,7 +212,7 @@ def infer_policy_states(
                         Fk += sx @ (0.5 * v)
                     else:
                         Fk += sx @ (0.5 * v - (Nf - 1) * qL / Nf)
-                    sx = _softmax0(qx + (v - v.mean()) / tau)
+                    sx = _softmax0(qx + (v - v.sum() / v.size) / tau)
                 else:
                     Fk = F_prev
                 x[f][:, j, p] = sx
