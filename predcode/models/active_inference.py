@@ -1,4 +1,12 @@
-r"""Discrete-state active inference with SPM's semantics (``spm_MDP_VB_X``).
+r"""Discrete-state active inference after SPM's ``spm_MDP_VB_X``: predcode's batched scheme.
+
+:func:`run_trials` has two schemes. ``scheme="spm"`` is SPM12's own scheme, step by
+step (:mod:`predcode.models.spm_mdp`, the code of ``replay_trials``, checked against
+SPM to 5e-15), with a clamped replay mode (``clamp=dict(o=..., u=..., s=...)``). The
+default ``scheme="predcode"``, described below, is predcode's batched variant: all
+agents at once on numpy, numba or cupy, with ``a``/``b``/``d`` learning; it differs
+from SPM's scheme in its log floor, belief reset, precision carry-over, Occam window,
+horizon and epistemic term of G (docs: "predcode for SPM users").
 
 A *generative model* of a partially observed Markov decision process, written
 as arrays (Friston et al. 2017; Da Costa et al. 2020):
@@ -63,6 +71,7 @@ from ..pomdp import (
     softmax,
 )
 from ..validation import check_choice, check_int, check_param, check_random_state
+from .spm_mdp import SpmAgent, replay_trials, stack_records
 
 __all__ = [
     "LOG_FLOOR",
@@ -592,7 +601,7 @@ def learn(
 # --------------------------------------------------------------------------- agents
 def run_trials(
     model: GenerativeModel,
-    process: Any,
+    process: Any = None,
     *,
     n_agents: int = 1,
     n_trials: int = 1,
@@ -608,8 +617,36 @@ def run_trials(
     backend: str = "auto",
     dtype: str = "float64",
     random_state: Any = None,
+    scheme: str = "predcode",
+    clamp: dict[str, Any] | None = None,
+    erp: float = 4.0,
+    zeta: float = 3.0,
+    use_F: bool = True,
 ) -> dict[str, Any]:
     """Run ``n_agents`` active-inference agents for ``n_trials`` trials at once.
+
+    Two schemes (``scheme``):
+
+    * ``"spm"``: SPM12's ``spm_MDP_VB_X`` (Friston et al. 2017), step by step as
+      :class:`predcode.models.spm_mdp.SpmAgent` runs it, the same code as
+      :func:`predcode.models.spm_mdp.replay_trials` (checked against SPM to
+      5e-15 on ``DEM_demo_MDP_X``): belief reset ``erp``, Occam window ``zeta``,
+      γ carried over within a trial, G from the current step on with the joint
+      epistemic term and the novelty of ``d``, SPM's log floor. One host (numpy,
+      float64) agent after another; it learns ``d`` only (a model with ``a`` or
+      ``b`` is refused). Actions are drawn from SPM's joint action distribution
+      (one uniform per agent and move).
+    * ``"predcode"`` (the default): predcode's batched variant, all agents at once
+      on numpy, numba or cupy (float32 or float64), with ``a``/``b``/``d``
+      learning; it differs from SPM in each point above (docs: "predcode for SPM
+      users", ``spm_MDP_VB_X``) and does not reproduce SPM's numbers.
+
+    ``clamp=dict(o=..., u=..., s=...)`` (``scheme="spm"`` only) is the replay mode:
+    no process; one agent is run on the given outcomes ``o`` (n_trials, T, M),
+    0-based, with the actions ``u`` (n_trials, T - 1, F) and optionally the true
+    states ``s`` (n_trials, T, F) recorded beside them (the agent's beliefs see
+    only the outcomes, as in SPM). SPM's arrays convert as
+    ``o = MDP(k).o' - 1``, ``u = MDP(k).u' - 1``, ``s = MDP(k).s' - 1``.
 
     Each agent holds its own Dirichlet counts (leading batch axis), so learning
     agents diverge as their experience does. The environment ``process`` is a
@@ -635,17 +672,45 @@ def run_trials(
     action_mode : {"stochastic", "deterministic"}
     backend : {"auto", "numpy", "numba", "cupy"}
     random_state : int, Generator or None
+    scheme : {"predcode", "spm"}
+        See above.
+    clamp : dict or None
+        Replay mode (``scheme="spm"``): keys ``o``, ``u`` and optionally ``s``.
+    erp, zeta, use_F : float, float, bool
+        ``scheme="spm"`` only: SPM's ``MDP.erp`` (4) and ``MDP.zeta`` (3);
+        ``use_F=False`` drops :math:`F(\\pi)` from :math:`q(\\pi)` (pymdp's semantics,
+        with ``update_gamma=False``, which is SPM's ``OPTIONS.gamma = 1``).
 
     Returns
     -------
     dict
         Host arrays: ``obs`` (n_trials, N, T, M), ``actions`` (n_trials, N, T-1, F),
-        ``states`` (true states, n_trials, N, T, F), ``q_pi`` (n_trials, N, T-1, P)
-        policy posteriors at each decision, ``gamma`` (n_trials, N, T-1),
-        ``X`` (list per factor, n_trials, N, T, S_f: final state beliefs),
-        ``G`` (n_trials, N, T-1, P), and the final counts ``a``, ``b``, ``d``.
+        ``states`` (true states, n_trials, N, T, F; None when clamped without ``s``),
+        ``q_pi`` (n_trials, N, T-1, P) policy posteriors at each decision,
+        ``gamma`` (n_trials, N, T-1), ``X`` (list per factor, n_trials, N, T, S_f:
+        final state beliefs), ``G`` (n_trials, N, T-1, P, expected free energy,
+        smaller is better), and the final counts ``a``, ``b``, ``d``. With
+        ``scheme="spm"`` also ``spm``: the records of
+        :func:`~predcode.models.spm_mdp.replay_trials` (SPM's names and signs: ``R``,
+        ``w``, ``F`` = −F(π), ``G`` = −G(π), ``P``, ``X``, ``x``, ``d`` per trial, ``Fd``)
+        with leading axes (n_trials, N).
     """
     owner = "run_trials"
+    check_choice(scheme, "scheme", ("predcode", "spm"), owner)
+    if scheme == "spm":
+        return _run_trials_spm(
+            model, process, clamp, n_agents=n_agents, n_trials=n_trials, beta=beta,
+            alpha=alpha, tau=tau, n_iter=n_iter, eta=eta, epistemic=epistemic,
+            novelty=novelty, update_gamma=update_gamma, action_mode=action_mode,
+            backend=backend, dtype=dtype, random_state=random_state, erp=erp, zeta=zeta,
+            use_F=use_F)
+    if clamp is not None:
+        raise ValidationError(f"{owner}.clamp: the replay mode runs SPM's scheme; pass "
+                              "scheme='spm' with clamp.")
+    if process is None:
+        raise ValidationError(f"{owner}.process: expected a generative process (reset/step), "
+                              "got None; give one, or clamp=dict(o=..., u=...) with "
+                              "scheme='spm'.")
     n_agents = check_int(n_agents, "n_agents", owner)
     n_trials = check_int(n_trials, "n_trials", owner)
     for name, val in (("beta", beta), ("alpha", alpha), ("tau", tau), ("eta", eta)):
@@ -746,3 +811,137 @@ def _environment_step(probs: list[Any], process: Any, state: Any, mode: str,
     u = _sample_actions(host, mode, rng)
     o, state = process.step(state, u, rng)
     return u, np.asarray(o, dtype=np.int64), state
+
+
+def _run_trials_spm(model: GenerativeModel, process: Any, clamp: dict[str, Any] | None, *,
+                    n_agents: int, n_trials: int, beta: float, alpha: float, tau: float,
+                    n_iter: int, eta: float, epistemic: bool, novelty: bool,
+                    update_gamma: bool, action_mode: str, backend: str, dtype: str,
+                    random_state: Any, erp: float, zeta: float,
+                    use_F: bool) -> dict[str, Any]:
+    """``run_trials(scheme="spm")``: :class:`~predcode.models.spm_mdp.SpmAgent` s driven
+    by a process (sampled outcomes and actions) or by clamped trials (the replay mode)."""
+    owner = "run_trials"
+    n_agents = check_int(n_agents, "n_agents", owner)
+    n_trials = check_int(n_trials, "n_trials", owner)
+    for name, val in (("beta", beta), ("alpha", alpha), ("tau", tau), ("eta", eta),
+                      ("erp", erp), ("zeta", zeta)):
+        check_param(val, name, owner, low=0)
+    n_iter = check_int(n_iter, "n_iter", owner)
+    check_choice(action_mode, "action_mode", ("stochastic", "deterministic"), owner)
+    if backend not in ("auto", "numpy"):
+        raise ValidationError(f"{owner}.backend: scheme='spm' runs on the host with numpy, got "
+                              f"{backend!r}; use backend='numpy' (or 'auto'), or "
+                              "scheme='predcode' for numba/cupy.")
+    if dtype != "float64":
+        raise ValidationError(f"{owner}.dtype: scheme='spm' runs in float64, got {dtype!r}; "
+                              "use dtype='float64', or scheme='predcode'.")
+    kw = dict(tau=tau, erp=erp, zeta=zeta, beta=beta, alpha=alpha, n_iter=n_iter,
+              use_F=use_F, fixed_gamma=not update_gamma, novelty=novelty)
+    if clamp is not None:
+        if process is not None:
+            raise ValidationError(f"{owner}.process: give a process or clamp, not both "
+                                  "(clamp replays given trials).")
+        if not isinstance(clamp, dict) or not {"o", "u"} <= set(clamp) or not (
+                set(clamp) <= {"o", "u", "s"}):
+            raise ValidationError(f"{owner}.clamp: expected dict(o=..., u=...[, s=...]), got "
+                                  f"{clamp if not isinstance(clamp, dict) else sorted(clamp)}.")
+        if n_agents != 1:
+            raise ValidationError(f"{owner}.n_agents: clamped trials are one agent's; use "
+                                  f"n_agents=1, got {n_agents}.")
+        if not epistemic:
+            raise ValidationError(f"{owner}.epistemic: the replay mode runs SPM's agent with "
+                                  "its epistemic terms; use epistemic=True.")
+        o, u = np.asarray(clamp["o"]), np.asarray(clamp["u"])
+        if o.ndim == 3 and n_trials not in (1, o.shape[0]):
+            raise ValidationError(f"{owner}.n_trials: clamp['o'] holds {o.shape[0]} trials, "
+                                  f"got n_trials={n_trials}; leave it at 1 or match.")
+        rep = replay_trials(model, o, u, **kw, learn=eta > 0, eta=eta)
+        T, F = model.T, len(model.B)
+        s = clamp.get("s")
+        if s is not None:
+            s = np.asarray(s)
+            if s.shape != (o.shape[0], T, F):
+                raise ValidationError(f"{owner}.clamp['s']: expected ints of shape "
+                                      f"({o.shape[0]}, {T}, {F}), got {s.shape}.")
+            s = s[:, None].astype(np.int64)
+        per = {key: _insert_agent_axis(val) for key, val in rep.items()}
+        return _spm_records(model, o[:, None].astype(np.int64), u[:, None].astype(np.int64),
+                            s, per, [None if rep["d"] is None else [x[-1] for x in rep["d"]]])
+    if not isinstance(model, GenerativeModel):
+        raise ValidationError(f"{owner}.model: expected a GenerativeModel from make_model, got "
+                              f"{type(model).__name__}.")
+    if process is None:
+        raise ValidationError(f"{owner}.process: expected a generative process (reset/step), "
+                              "got None; give one, or clamp=dict(o=..., u=...).")
+    rng = check_random_state(random_state, owner=owner)
+    N, T, F, M = n_agents, model.T, len(model.B), len(model.A)
+    agents = [SpmAgent(model, **kw, epistemic=epistemic, learn=eta > 0, eta=eta, owner=owner)
+              for _ in range(N)]
+    obs = np.zeros((n_trials, N, T, M), dtype=np.int64)
+    acts = np.zeros((n_trials, N, T - 1, F), dtype=np.int64)
+    states = np.zeros((n_trials, N, T, F), dtype=np.int64)
+    recs: list[list[dict[str, Any]]] = [[] for _ in range(N)]
+    for k in range(n_trials):
+        o, state = process.reset(N, rng)
+        obs[k, :, 0], states[k, :, 0] = o, state
+        for a in agents:
+            a.begin_trial()
+        for t in range(T):
+            Pu = [a.step(t, obs[k, n, t]) for n, a in enumerate(agents)]
+            if t == T - 1:
+                break
+            acts[k, :, t] = _sample_joint(Pu, action_mode, rng)
+            o, state = process.step(state, acts[k, :, t], rng)
+            obs[k, :, t + 1], states[k, :, t + 1] = o, state
+        for n, a in enumerate(agents):
+            recs[n].append(a.end_trial())
+    stacked = [stack_records(r) for r in recs]
+    per: dict[str, Any] = {}
+    for key in ("R", "w", "F", "G", "Fd"):
+        per[key] = np.stack([r[key] for r in stacked], axis=1)
+    for key in ("P", "X", "x", "d"):
+        per[key] = None if stacked[0][key] is None else [
+            np.stack([r[key][f] for r in stacked], axis=1) for f in range(len(stacked[0][key]))]
+    final_d = None if agents[0].d is None else [np.stack([a.d[f] for a in agents])
+                                                for f in range(F)]
+    return _spm_records(model, obs, acts, states, per, [final_d])
+
+
+def _insert_agent_axis(val: Any) -> Any:
+    if val is None:
+        return None
+    if isinstance(val, list):
+        return [x[:, None] for x in val]
+    return val[:, None]
+
+
+def _spm_records(model: GenerativeModel, obs: np.ndarray, acts: np.ndarray, states: Any,
+                 per: dict[str, Any], final_d: list[Any]) -> dict[str, Any]:
+    """run_trials's records from SPM's per-trial records ``per`` (leading n_trials, N)."""
+    d = final_d[0]
+    if d is not None and d[0].ndim == 1:  # clamped: one agent
+        d = [x[None] for x in d]
+    Tm = max(model.T - 1, 1)
+    return {
+        "obs": obs, "actions": acts, "states": states,
+        "q_pi": np.swapaxes(per["R"][..., :Tm], -1, -2),
+        "gamma": per["w"][..., :Tm],
+        "G": -np.swapaxes(per["G"][..., :Tm], -1, -2),
+        "X": [np.swapaxes(x, -1, -2) for x in per["X"]],
+        "a": None, "b": None, "d": d, "backend": "numpy", "scheme": "spm", "spm": per,
+    }
+
+
+def _sample_joint(Pu: list[np.ndarray], mode: str, rng: np.random.Generator) -> np.ndarray:
+    """One joint action per agent from SPM's joint action probabilities (shape ``Nu`` each):
+    inverse CDF with one uniform per agent, or the most probable (``deterministic``)."""
+    shape = Pu[0].shape
+    flat = np.stack([p.ravel() for p in Pu])
+    if mode == "deterministic":
+        idx = flat.argmax(axis=1)
+    else:
+        c = flat.cumsum(axis=1)
+        r = rng.random(flat.shape[0])[:, None] * c[:, -1:]
+        idx = np.minimum((c < r).sum(axis=1), flat.shape[1] - 1)
+    return np.stack(np.unravel_index(idx, shape), axis=1).astype(np.int64)

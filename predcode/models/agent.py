@@ -90,6 +90,7 @@ from ..exceptions import ValidationError
 from ..pomdp import LOG_FLOOR, GenerativeModel, make_model
 from ..validation import check_choice, check_int, check_param, check_random_state
 from .active_inference import _batched, learn, marginal_message_passing, run_trials
+from .spm_mdp import SpmAgent
 
 __all__ = ["Agent"]
 
@@ -171,6 +172,18 @@ class Agent(Model):
     dtype : {"float64", "float32"}
     random_state : int, Generator or None
         Seeds acting (:meth:`run`); inference and learning are deterministic.
+    scheme : {"predcode", "spm"}
+        ``"spm"``: SPM12's ``spm_MDP_VB_X`` for everything (the code of
+        :func:`predcode.models.spm_mdp.replay_trials`, which matches SPM to 5e-15):
+        :meth:`run` is ``run_trials(scheme="spm")``; ``infer``/``energy`` replay each
+        trial's outcomes through SPM's agent under the current counts and return its
+        end-of-trial averaged posteriors and :math:`-\ln\sum_\pi E(\pi)\,e^{-F(\pi)}`
+        over the policies SPM kept (its Occam window); ``fit`` learns ``d`` trial by
+        trial as SPM does (``batch_size`` None or 1). SPM's beliefs see outcomes only,
+        so ``actions`` are checked but not used. It learns ``d`` only: use
+        ``learn_A=False``, no ``pB``; host numpy, float64. ``"predcode"`` (default):
+        predcode's batched variant (all backends, ``a``/``b``/``d`` learning), which
+        differs from SPM (see ``run_trials``).
     verbose : bool
         One progress bar per ``fit``.
 
@@ -224,6 +237,7 @@ class Agent(Model):
         dtype: str = "float64",
         random_state: Any = None,
         verbose: bool = False,
+        scheme: str = "predcode",
     ) -> None:
         self.A, self.B, self.C, self.D, self.E = A, B, C, D, E
         self.policies, self.T = policies, T
@@ -233,6 +247,7 @@ class Agent(Model):
         self.epistemic, self.novelty, self.update_gamma = epistemic, novelty, update_gamma
         self.action_mode, self.backend, self.dtype = action_mode, backend, dtype
         self.random_state, self.verbose = random_state, verbose
+        self.scheme = scheme
 
     # -- parameters ---------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -268,6 +283,19 @@ class Agent(Model):
                 raise ValidationError(f"Agent.{name}: expected True or False, got "
                                       f"{getattr(self, name)!r}.")
         check_random_state(self.random_state, owner=owner)
+        check_choice(self.scheme, "scheme", ("predcode", "spm"), owner)
+        if self.scheme == "spm":
+            if self.learn_A or self.pB is not None:
+                raise ValidationError("Agent.scheme: scheme='spm' learns d only (as replayed "
+                                      "against SPM); set learn_A=False and pB=None, or use "
+                                      "scheme='predcode'.")
+            if self.backend not in ("auto", "numpy") or self.dtype != "float64":
+                raise ValidationError(f"Agent.scheme: scheme='spm' runs on the host in float64, "
+                                      f"got backend={self.backend!r}, dtype={self.dtype!r}; use "
+                                      "backend='numpy' and dtype='float64'.")
+            if self.batch_size not in (None, 1):
+                raise ValidationError(f"Agent.batch_size: scheme='spm' learns trial by trial; "
+                                      f"use None or 1, got {self.batch_size!r}.")
 
     def _spec(self) -> GenerativeModel:
         """The generative model of the parameters (validated; prior counts)."""
@@ -386,8 +414,43 @@ class Agent(Model):
     def _counts(self) -> dict[str, Any]:
         return {"a": self.a_, "b": self.b_, "d": self.d_}
 
+    def _spm_agent(self) -> SpmAgent:
+        """SPM's agent under the current counts (``scheme="spm"``)."""
+        d = None if self.d_ is None else tuple(to_numpy(x).astype(np.float64) for x in self.d_)
+        m = dataclasses.replace(self.model_, d=d)
+        return SpmAgent(m, tau=self.tau, beta=self.beta, alpha=self.alpha, n_iter=self.n_iter,
+                        novelty=self.novelty, epistemic=self.epistemic,
+                        fixed_gamma=not self.update_gamma, eta=float(self.lr),
+                        owner="Agent")
+
+    def _spm_trials(self, O: Any, learn: bool) -> tuple[list[Any], Any]:
+        """SPM's end-of-trial posteriors (per factor, (N, T, S_f)) and energies (N,),
+        trial after trial; ``learn``: accumulate ``d`` after each trial (SPM's learning)."""
+        agent = self._spm_agent()
+        agent.learn = learn
+        On = to_numpy(O)
+        X: list[list[np.ndarray]] = [[] for _ in self.model_.B]
+        energy = np.zeros(On.shape[0])
+        lnE = agent.arr.lnE
+        for n in range(On.shape[0]):
+            agent.begin_trial()
+            for t in range(self.model_.T):
+                agent.step(t, On[n, t])
+            keep = agent.plaus
+            v = lnE[keep] + agent.F[keep, -1]  # SPM's F is -F(pi)
+            energy[n] = -(v.max() + np.log(np.exp(v - v.max()).sum()))
+            rec = agent.end_trial()
+            for f, x in enumerate(rec["X"]):
+                X[f].append(x.T)
+        if learn and agent.d is not None:
+            self.d_ = [self._xp.asarray(x) for x in agent.d]
+        return [self._xp.asarray(np.stack(x)) for x in X], self._xp.asarray(energy)
+
     def _posterior(self, O: Any, acts: Any) -> tuple[list[Any], Any, dict[str, Any]]:
         """BMA state posteriors (per factor, (N, T, S_f)), free energies (N,), batched arrays."""
+        if self.scheme == "spm":
+            X, energy = self._spm_trials(O, learn=False)
+            return X, energy, {}
         xp, m = self._xp, self._gm
         N, T, P = O.shape[0], m.T, m.n_policies
         st = _batched(m, N, xp, self.dtype, counts=self._counts())
@@ -417,6 +480,9 @@ class Agent(Model):
         O, acts = data
         xp, m = self._xp, self._gm
         n = O.shape[0]
+        if self.scheme == "spm":
+            e = float(self._xp.sum(self._spm_trials(O, learn=True)[1])) / n
+            return {"energy": e, "log_evidence_bound": -e}
         bs = n if self.batch_size is None else self.batch_size
         total = xp.zeros((), dtype=xp.float64)
         for s in range(0, n, bs):
@@ -488,12 +554,15 @@ class Agent(Model):
         backend = self.backend_ if self._is_fitted() else self.backend
         if backend == "auto" and any(is_cupy(x) for x in self._param_arrays()):
             backend = "cupy"
+        if self.scheme == "spm":
+            backend = "numpy"
         rs = self.random_state if random_state is None else random_state
         return run_trials(model, process, n_agents=n_agents, n_trials=n_trials,
                           beta=self.beta, alpha=self.alpha, tau=self.tau, n_iter=self.n_iter,
                           eta=self.lr, epistemic=self.epistemic, novelty=self.novelty,
                           update_gamma=self.update_gamma, action_mode=self.action_mode,
-                          backend=backend, dtype=self.dtype, random_state=rs)
+                          backend=backend, dtype=self.dtype, random_state=rs,
+                          scheme=self.scheme)
 
     # -- persistence -------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
