@@ -136,6 +136,7 @@ class SpmDem:
         self.nu = nu = n * nx + d * nv
         # ------------------------------------------------------------ precisions
         blocks = [] if learn_h is None else [tuple(b) for b in learn_h]
+        self.learned_blocks = blocks
         for b in blocks:
             if b not in (("v", 0), ("x", 0)):
                 raise ValidationError(
@@ -448,9 +449,7 @@ class SpmDem:
         Lu = (-np.sum(iSs * EE[np.ix_(sel, sel)]) / 2
               - self.n * self.ny * math.log(2 * math.pi) * N / 2
               + spm_logdet(iSs) * N / 2 + rec["iquc"] / 2)
-        Lp = (-qe @ pp_ic @ qe / 2 - qh_e @ ph_ic @ qh_e / 2
-              + (spm_logdet(qp_c @ pp_ic) if npar else 0.0) / 2
-              + (spm_logdet(qh_c @ ph_ic) if nh else 0.0) / 2)
+        Lp = self._prior_terms(qe, qp_c, qh_c, qh_e)
         La = (-qe @ pp_ic @ qe * N / 2 - qh_e @ ph_ic @ qh_e * N / 2
               + (spm_logdet(qp_c @ pp_ic * N) if npar else 0.0) * N / 2
               + (spm_logdet(qh_c @ ph_ic * N) if nh else 0.0) * N / 2)
@@ -479,13 +478,30 @@ class SpmDem:
                    or te < -8)
         st.update(qe=qe, qp_c=qp_c, qh=qh, qh_c=qh_c, qh_e=qh_e, te=float(te), tm=float(tm),
                   Fi=float(Fi), nM=int(nM), dp_step=dp_step, it=iE + 1, stopped=bool(stopped))
-        # per-bin part of F: -e' iS e / 2 + ln|iS| / 2 - n n_y ln(2 pi) / 2 + ln|qu.c| / 2
-        Es = rec["E"][:, sel]
-        rec["F_bins"] = (-np.einsum("ti,ij,tj->t", Es, iSs, Es) / 2
-                         - self.n * self.ny * math.log(2 * math.pi) / 2
-                         + spm_logdet(iSs) / 2 + rec["logdet_c"] / 2)
+        rec["F_bins"] = self.bin_free_energy(rec, iS)
         rec.update(F=float(Fi), A=float(Ai), F_iter=float(Li), accepted=accepted)
         return rec
+
+    def _prior_terms(self, qe, qp_c, qh_c, qh_e) -> float:
+        pp_ic, ph_ic = self.pp_ic, self.ph_ic
+        return float(-qe @ pp_ic @ qe / 2 - qh_e @ ph_ic @ qh_e / 2
+                     + (spm_logdet(qp_c @ pp_ic) if self.npar else 0.0) / 2
+                     + (spm_logdet(qh_c @ ph_ic) if self.nh else 0.0) / 2)
+
+    def prior_free_energy(self, st: dict[str, Any]) -> float:
+        """The parameter and log-precision terms of F at the state ``st`` (SPM's ``Lp``)."""
+        return self._prior_terms(st["qe"], st["qp_c"], st["qh_c"], st["qh_e"])
+
+    def bin_free_energy(self, rec: dict[str, Any], iS: np.ndarray | None = None) -> np.ndarray:
+        r"""Each bin's part of F (SPM's ``Lu``, summed over bins): :math:`-\tfrac12
+        \tilde\varepsilon^\top\tilde\Pi\tilde\varepsilon + \tfrac12\ln|\tilde\Pi| -
+        \tfrac{n n_y}2\ln 2\pi + \tfrac12\ln|\Sigma_u|` over the unmasked errors."""
+        sel = self.sel
+        iSs = (rec["iS"] if iS is None else iS)[np.ix_(sel, sel)]
+        Es = rec["E"][:, sel]
+        return (-np.einsum("ti,ij,tj->t", Es, iSs, Es) / 2
+                - self.n * self.ny * math.log(2 * math.pi) / 2
+                + spm_logdet(iSs) / 2 + rec["logdet_c"] / 2)
 
     def result(self, st: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
         """:func:`spm_dem`'s outputs from the last D-step's record and the state."""
