@@ -365,6 +365,12 @@ def _spm_supported(m: HDM, dem: Any, owner: str) -> None:
             f"{owner}.scheme: scheme='spm' takes one D-step per bin (SPM's E.nD = 1), got "
             f"n_d={dem.n_d}; pass n_d=1, or {fix}."
         )
+    if m.boundary != "clamp" or m.dt != 1:
+        raise ValidationError(
+            f"{owner}.scheme: scheme='spm' embeds the data as spm_DEM does (bins of width 1, "
+            f"ends clamped), got dt={m.dt}, boundary={m.boundary!r}; build the HDM with "
+            f"dt=1, boundary='clamp', or {fix}."
+        )
     if m.n < 2:
         raise ValidationError(
             f"{owner}.scheme: scheme='spm' needs n >= 2 orders of motion (SPM's E.n >= 1), "
