@@ -393,11 +393,35 @@ class DEM(Model):
 
     ``fit(Y)`` runs ``n_iter`` D/E/M iterations (the epochs of the protocol) on data
     ``Y`` of shape ``(N, n_y)`` (rows are time bins); ``partial_fit(Y)`` runs one more.
-    Each iteration evaluates the free energy :math:`F` at the current expansion point
-    and, as SPM does, accepts it if :math:`F` rose (then takes E- and M-steps from
-    there) or returns to the last accepted point with a quarter of the step. The
-    scheme stops (later iterations do nothing, ``history_["stopped"]`` is 1) when an
-    accepted :math:`F` gains less than ``tol`` or the step falls below 1e-4.
+
+    **Two schemes.** ``scheme="spm"`` (the default) is SPM12's ``spm_DEM``
+    (:class:`predcode.models.dem_spm.SpmDem`, the scheme of
+    :func:`~predcode.models.dem_spm.spm_dem`; checked against SPM's own outputs on
+    ``DEM_demo_convolution`` and ``DEM_demo_DEM`` to 1e-13 in states and 2e-11 in F):
+    precision :math:`\Pi_0 + \sum_j e^{h_j}Q_j` with :math:`h` from its prior mean, the
+    highest-order state error set to zero, a D-step with the parameters' uncertainty,
+    an E-step by ``spm_dx`` with time constant :math:`e^{t_e}`, Fisher scoring in the
+    M-step clipped at :math:`\pm 2`, F with SPM's constant and mask, and SPM's rule:
+    an iteration whose F fell returns to the last accepted posterior with
+    :math:`t_e \to \min(t_e - 2, -2)`; the scheme stops (later iterations do nothing,
+    ``history_["stopped"]`` is 1) when the E- and M-steps fall below :math:`e^{-4}`,
+    when :math:`t_e < -8`, or after one iteration when nothing is learned. It runs
+    one-level HDMs with ``n >= 2``, ``dt = 1``, ``boundary="clamp"``, ``n_d = 1`` and
+    ``learn_h`` in ``("v", 0)``, ``("x", 0)``; anything else raises a
+    :class:`~predcode.exceptions.ValidationError` naming ``scheme`` (no fall-back).
+
+    ``scheme="predcode"`` is predcode's own variant, kept for what it does that SPM's
+    does not: deeper hierarchies (several levels, learned ``"eta"`` precision), static
+    models (``n = 1``), several D-steps per bin (``n_d``), ``dt`` and the ``"shift"``
+    embedding, and the numba accumulation kernel (``backend``). Its deliberate
+    differences from SPM: the highest-order state error is kept; precisions are
+    :math:`e^h Q` (no fixed floor); one Gauss-Newton E-step without ``spm_dx`` and
+    without parameter uncertainty in the D-step; Newton M-steps clipped at
+    :math:`\pm 4`; F without SPM's constant and mask; ``inv(H + 1e-12 I)`` for
+    ``spm_inv``; step control by halving/quartering the step and the ``tol`` rule:
+    an iteration whose F fell returns to the last accepted point with a quarter of the
+    step, and the scheme stops when an accepted F gains less than ``tol`` or the step
+    falls below 1e-4. See "Dynamic models" and "predcode for SPM users" in the docs.
 
     Parameters
     ----------
@@ -405,41 +429,59 @@ class DEM(Model):
         The generative model (its ``theta`` is the parameters' prior expectation), or
         the name of a model of :data:`predcode.models.hdm_zoo.ZOO`.
     n_iter : int
-        DEM iterations (D-, E- and M-step each; SPM ``M(1).E.nE`` default 16).
+        DEM iterations (D-, E- and M-step each; SPM ``M(1).E.nE``, whose default is 8).
     learn_theta : array of int or None
         Indices of the parameters estimated in the E-step (``None``: none).
     learn_h : sequence of (kind, level) or None
         Hyperparameter blocks estimated in the M-step (``None``: none); kinds are
         ``"v"`` (z of a level), ``"x"`` (w of a level) and ``"eta"``.
-    h_precision : float
-        Prior precision of the log-precisions (SPM's ``hC`` is a variance).
+    h_precision : float, sequence of float or None
+        Prior precision of the log-precisions (SPM's ``hC``/``gC`` is its inverse, a
+        variance). ``None``: the scheme's default, 1 for ``"spm"`` (SPM's ``hC = 1``),
+        1/16 for ``"predcode"``. With ``scheme="spm"`` it may give one value per
+        ``learn_h`` block; ``np.inf`` fixes a block at its prior mean (SPM's ``hC = 0``).
     n_m : int
         Newton steps of the M-step per iteration.
     n_d : int
         D-step integration steps per time bin (SPM ``E.nD``, default 1); each re-linearises
         the flow with the data advanced along their generalized motion.
     backend : {"auto", "numpy", "numba"}
-        Backend of the accumulation kernel; ``"auto"`` resolves from the data (numba if
-        installed, else numpy). DEM runs on the host: ``"cupy"`` and cupy data raise
+        Backend of the accumulation kernel of ``scheme="predcode"``; ``"auto"`` resolves
+        from the data (numba if installed, else numpy). ``scheme="spm"`` is numpy code
+        whatever the backend. DEM runs on the host: ``"cupy"`` and cupy data raise
         :class:`~predcode.exceptions.BackendError`.
     tol : float
-        Stop when an accepted F improves by less than this.
+        ``scheme="predcode"``: stop when an accepted F improves by less than this
+        (SPM's scheme has its own rule, above).
     verbose : bool
         One progress bar over the iterations.
-
+    scheme : {"spm", "predcode"}
+        SPM's ``spm_DEM`` (default) or predcode's variant (above).
+    floor_v, floor_w : array or None
+        ``scheme="spm"`` only: the fixed precision floor (SPM's ``M(1).V``, ``M(1).W``)
+        under a learned response / state noise block, :math:`V + e^h Q`; ``None`` is
+        zero. SPM's demo models carry ``V = W = I`` (``spm_DEM_M``): pass ``np.eye(n_y)``,
+        ``np.eye(n_x)`` to match a demo that sets ``hE``, e.g. ``DEM_demo_DEM``
+        (:func:`predcode.models.hdm_zoo.dem_demo_params`). The prior covariance of the
+        free parameters is ``inv(model.theta_precision)`` restricted to them (SPM's
+        ``pC``); prior causes are the model's ``eta`` (SPM's ``DEM.U``).
     Attributes
     ----------
     history_ : dict
         Per iteration: ``energy`` (:math:`-F/N + \tfrac{n_e - n_u}2\ln 2\pi`, the
         negative free energy of the posterior held, per time bin, in nats: lower is
-        better), ``wall_time_s``, ``F`` (free energy of the posterior held, SPM's
-        convention: without the constant), ``F_all`` (F at this iteration's expansion
-        point, rejected ones included), ``accepted`` (1 if it was accepted), ``step``
-        (the step scale taken next) and ``stopped`` (1 if the scheme had stopped).
+        better; ``scheme="spm"``: :math:`-F/N`, its F has SPM's constant),
+        ``wall_time_s``, ``F`` (free energy of the posterior held; ``"spm"``: SPM's
+        ``DEM.F``; ``"predcode"``: without the constant), ``F_all`` (F at this
+        iteration's expansion point, rejected ones included), ``accepted`` (1 if it was
+        accepted), ``step`` (``"predcode"``: the step scale taken next; ``"spm"``: the
+        E-step's log time constant :math:`t_e`), ``stopped`` (1 if the scheme had
+        stopped) and, for ``"spm"``, ``A`` (SPM's free action ``DEM.S``).
     F_accepted_ : list of float
         F of the accepted iterations (monotonically rising).
     theta_path_, h_path_ : ndarray (n_accepted, p), (n_accepted, n_h)
-        Parameters and log-precisions of the accepted iterations.
+        Parameters and log-precisions of the accepted iterations (``scheme="spm"``:
+        after each iteration run, as :func:`~predcode.models.dem_spm.spm_dem`).
     x_, v_ : ndarray (N, nx), (N, nv)
         Conditional expectations of hidden states and causes (order 0).
     u_ : ndarray (N, nu)
@@ -447,11 +489,14 @@ class DEM(Model):
     Su_ : ndarray (N, nu)
         Conditional variances (diagonal of Sigma_u).
     F_bins_ : ndarray (N,)
-        Each bin's contribution to F (states' part, up to ``-(n_e - n_u)/2 ln 2 pi``).
+        Each bin's contribution to F (states' part; ``"predcode"``: up to ``-(n_e - n_u)/2 ln
+        2 pi``; ``"spm"``: SPM's ``Lu`` per bin, with the constant, masked as SPM masks).
     theta_, h_ : ndarray
-        Parameter and log-precision estimates; ``Sigma_theta_`` their covariance.
+        Parameter and log-precision estimates; ``Sigma_theta_`` their covariance
+        (``scheme="spm"``: also ``Sigma_h_``, SPM's ``qH.C`` of the learned blocks).
     F_ : float
-        Free energy of the posterior (SPM's convention, without the constant).
+        Free energy of the posterior (``"predcode"``: SPM's convention without the
+        constant; ``"spm"``: SPM's ``DEM.F`` with it; ``A_`` its free action).
     n_iter_ : int
         Accepted iterations.
     n_features_in_ : int
