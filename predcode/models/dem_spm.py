@@ -86,6 +86,18 @@ def _block_index(r0: int, rstride: int, c0: int, cstride: int, k: int, nr: int, 
     return rows, cols
 
 
+def _embed_all(Y: np.ndarray, n: int) -> np.ndarray:
+    """``embed(Y, n, t, 1, "clamp")`` for every bin ``t`` (SPM's ``spm_DEM_embed``), the
+    Taylor matrix built once: the same solves, so the same numbers."""
+    N = Y.shape[0]
+    if N < n:
+        return np.array([embed(Y, n, t, 1.0, "clamp") for t in range(N)])  # its error
+    off = np.arange(n) - (n - 1) // 2
+    T = np.array([[float(tk) ** j / math.factorial(j) for j in range(n)] for tk in off])
+    idx = np.clip(np.arange(N)[:, None] + off[None, :], 0, N - 1)
+    return np.array([np.linalg.solve(T, Y[i]).reshape(-1) for i in idx])
+
+
 class SpmDem:
     r"""SPM's DEM scheme (``spm_DEM``) on one data set, one iteration at a time.
 
@@ -217,9 +229,8 @@ class SpmDem:
         self.te0 = 4.0 if te0 is None else float(te0)
         self.x_start = m.x_init() if x0 is None else np.asarray(x0, float).ravel()
         # ------------------------------------------------------------ data, once
-        self.ys = np.array([embed(Y, n, t, 1.0, "clamp") for t in range(N)]).reshape(N, n, ny)
-        self.cs = (np.array([embed(Uc, d, t, 1.0, "clamp") for t in range(N)]).reshape(N, d, nc)
-                   if nc else np.zeros((N, d, 0)))
+        self.ys = _embed_all(Y, n).reshape(N, n, ny)
+        self.cs = _embed_all(Uc, d).reshape(N, d, nc) if nc else np.zeros((N, d, 0))
         self.ys0 = self.ys[:, 0, :].copy()
         # ------------------------------------------------------------ error Jacobians
         # d e / d u: the model's blocks (filled per bin) on a constant template
