@@ -65,7 +65,7 @@ def test_dstep_linear_dynamic_fixed_point_closed_form():
     ge = GeneralizedErrors(m)
     y = np.array([0.2, -0.1, 0.05, 0.3])
     Y = np.tile(y, (200, 1))
-    d = DEM(m, n_iter=1).fit(Y)
+    d = DEM(m, n_iter=1, scheme="predcode").fit(Y)
     ytil = embed(Y, m.n, 100)
     e0, Eu = ge.errors(np.zeros(ge.nu), ytil, m.eta_at(0), m.theta)
     P = ge.precision(m.h_prior())
@@ -93,7 +93,7 @@ def test_estep_static_parameter_closed_form():
 def test_generalized_filter_equals_dem_dstep_without_learning():
     m = convolution_model()
     sim = simulate(m, conv_cause(32), random_state=3)
-    d = DEM(m, n_iter=1).fit(sim["Y"])
+    d = DEM(m, n_iter=1, scheme="predcode").fit(sim["Y"])
     gf = generalized_filter(m, sim["Y"])
     np.testing.assert_allclose(gf["u"], d.u_, atol=1e-10)
 
@@ -233,7 +233,7 @@ def test_energy_is_the_negative_log_evidence_of_a_static_linear_gaussian_bin():
     and the history's energy is -F/N with the same constant."""
     y = np.array([1.0, -0.5, 2.0])
     Y = np.tile(y, (40, 1))
-    d = DEM(_static_model(n=1), n_iter=1).fit(Y)
+    d = DEM(_static_model(n=1), n_iter=1, scheme="predcode").fit(Y)
     C = np.linalg.inv(PZ) + G @ np.linalg.inv(PV) @ G.T
     r = y - G @ ETA
     nll = 0.5 * r @ np.linalg.solve(C, r) + 0.5 * np.linalg.slogdet(C)[1] + 1.5 * np.log(2 * np.pi)
@@ -253,7 +253,7 @@ def test_runaway_log_precision_names_h_precision():
     m = HDM([lv], n=2, s=0.5)
     Y = np.zeros((16, 1))
     with pytest.raises(DivergenceError, match=r"^DEM\.h_precision=1e-12: the log-precisions"):
-        DEM(m, n_iter=40, learn_h=[("v", 0)], h_precision=1e-12).fit(Y)
+        DEM(m, n_iter=40, learn_h=[("v", 0)], h_precision=1e-12, scheme="predcode").fit(Y)
 
 
 #: The claims that do not hold, shown as NO (docs/dem.rst: DEM does not beat the EKF on
@@ -326,7 +326,7 @@ def test_free_energy_equals_log_evidence_for_static_linear_gaussian():
     """n = 1, converged bin: F + (ny/2) ln 2 pi is the exact log evidence
     ln N(y; G eta, P_z^-1 + G P_v^-1 G') (the Laplace approximation is exact here)."""
     y = np.array([1.0, -0.5, 2.0])
-    d = DEM(_static_model(n=1), n_iter=1).fit(np.tile(y, (40, 1)))
+    d = DEM(_static_model(n=1), n_iter=1, scheme="predcode").fit(np.tile(y, (40, 1)))
     C = np.linalg.inv(PZ) + G @ np.linalg.inv(PV) @ G.T
     r = y - G @ ETA
     logev = (
@@ -362,7 +362,7 @@ def test_mstep_reaches_its_stationary_point():
     """After the M-step's Newton steps dF/dh = N/2 - exp(h) A/2 - p_h (h - h0) = 0."""
     m = convolution_model(hv=2.0)
     sim = simulate(convolution_model(), conv_cause(32), random_state=0)
-    dem = DEM(m, n_iter=1, learn_h=[("v", 0)], n_m=30).fit(sim["Y"])
+    dem = DEM(m, n_iter=1, learn_h=[("v", 0)], n_m=30, scheme="predcode").fit(sim["Y"])
     ge = dem._ge
     Ytil = np.array([embed(sim["Y"], m.n, t) for t in range(32)])
     h = m.h_prior()
@@ -373,7 +373,7 @@ def test_mstep_reaches_its_stationary_point():
         d["E"][t] @ ge.Q[0] @ d["E"][t] + np.sum((d["Eu"][t] @ d["Su"][t] @ d["Eu"][t].T) * ge.Q[0])
         for t in range(32)
     )
-    grad = 0.5 * 32 * ge.block_rows[0] - 0.5 * np.exp(hn[0]) * A - dem.h_precision * (hn[0] - h[0])
+    grad = 0.5 * 32 * ge.block_rows[0] - 0.5 * np.exp(hn[0]) * A - dem._hp() * (hn[0] - h[0])
     assert abs(grad) < 1e-8 * 32 * ge.block_rows[0]
     assert dh[1] == 0 and dh[2] == 0
 
@@ -389,7 +389,7 @@ def test_two_level_static_hierarchy_posterior_is_exact():
     lv2 = Level(g=lambda x, v, th: G2 @ v, n_out=2, n_v=1, V=P2)
     m = HDM([lv1, lv2], eta=eta, eta_precision=P3, n=2, s=0.5)
     y = np.array([0.9, -0.2, 0.5])
-    d = DEM(m, n_iter=1).fit(np.tile(y, (60, 1)))
+    d = DEM(m, n_iter=1, scheme="predcode").fit(np.tile(y, (60, 1)))
     # joint precision and mean of w = (v1, v2)
     A = np.block([[G1, np.zeros((3, 1))], [np.eye(2), -G2], [np.zeros((1, 2)), np.eye(1)]])
     W = np.block(
@@ -436,7 +436,7 @@ def test_mstep_on_pure_noise_embedding_ends(seed):
     for b in ("clamp", "shift"):
         lv = Level(g=lambda x, v, th: np.zeros(1), n_out=1, n_x=0, n_v=1, hv=4.0)
         m = HDM([lv], n=6, s=0.5, boundary=b)
-        h[b] = DEM(m, n_iter=4, learn_h=[("v", 0)]).fit(z).h_[0]
+        h[b] = DEM(m, n_iter=4, learn_h=[("v", 0)], scheme="predcode").fit(z).h_[0]
     assert abs(h["clamp"] - (8 + np.log(1 / 0.52))) < 0.3
     assert h["shift"] < 7.5
 
@@ -454,3 +454,40 @@ def test_convolution_error_does_not_rise_with_order():
             np.sqrt(np.mean((d.x_ - sim["x"]) ** 2)),
         )
     assert r[8][0] < 1.15 * r[4][0] and r[8][1] < 1.15 * r[4][1], r
+
+
+def test_spm_scheme_refuses_what_it_cannot_run_and_names_scheme():
+    """scheme='spm' (the default) does not fall back to predcode's variant: each
+    configuration SPM's scheme cannot run here raises one line naming ``scheme``."""
+    Y = np.zeros((32, 4))
+    conv = convolution_model(n=3)
+    bad = [
+        (dict(model=_static_model(n=1)), "n >= 2"),
+        (dict(model=conv, n_d=2), "E.nD = 1"),
+        (dict(model=conv, learn_h=[("eta", -1)]), "learn_h block"),
+        (dict(model=HDM(conv.levels, theta=conv.theta, n=3, boundary="shift")), "clamped"),
+        (dict(model=HDM(conv.levels, theta=conv.theta, n=3, dt=0.5)), "clamped"),
+    ]
+    for kw, what in bad:
+        with pytest.raises(ValidationError, match=r"^DEM\.scheme: scheme='spm'.*" + what
+                           + r".*scheme='predcode'") as err:
+            DEM(**kw).fit(Y[:, : kw["model"].ny])
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValidationError, match=r"^DEM\.scheme: expected 'spm'"):
+        DEM(conv, scheme="SPM").fit(Y)
+    with pytest.raises(ValidationError, match=r"^DEM\.floor_v: .*scheme='spm'"):
+        DEM(conv, scheme="predcode", floor_v=np.eye(4)).fit(Y)
+    with pytest.raises(ValidationError, match=r"^DEM\.h_precision: expected a positive"):
+        DEM(conv, learn_h=[("v", 0)], h_precision=[1.0, 2.0]).fit(Y)
+
+
+def test_scheme_is_saved_and_the_predcode_variant_stays_available(tmp_path):
+    """``scheme`` round-trips through save/load, and the two schemes differ on the
+    convolution model (predcode's keeps the top-order state error, SPM's zeroes it)."""
+    m = convolution_model(n=3)
+    Y = simulate(m, conv_cause(32), random_state=0)["Y"]
+    p = DEM(m, n_iter=2, scheme="predcode").fit(Y)
+    s = DEM(m, n_iter=2).fit(Y)
+    assert DEM.load(p.save(tmp_path / "p")).scheme == "predcode"
+    assert DEM.load(s.save(tmp_path / "s")).scheme == "spm"
+    assert np.max(np.abs(p.x_ - s.x_)) > 1e-6

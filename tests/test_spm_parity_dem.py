@@ -102,3 +102,55 @@ def test_spm_logdet_and_inv_follow_spm():
     assert Z[0, 0] == pytest.approx(np.exp(32))
     dx = spm_dx(-np.eye(2), np.ones(2), 1.0)
     np.testing.assert_allclose(dx, (1 - np.exp(-1)) * np.ones(2), rtol=1e-12)
+
+
+def test_dem_estimator_default_is_spm_dem_on_convolution():
+    """``DEM(...).fit`` with the default ``scheme="spm"`` gives spm_DEM's numbers
+    (DEM_demo_convolution, D-step only); ``score`` on the same data is SPM's F."""
+    from predcode import DEM
+
+    z = _load("dem_convolution")
+    d = DEM(spm_convolution_model()).fit(z["inputs__Y"].T)
+    assert d.scheme == "spm"
+    for ours, key in ((d.x_, "x"), (d.v_, "v")):
+        e = _rel(ours, z[f"out__{key}"].T)
+        assert e < 1e-9, f"DEM {key}: max relative error {e:.3g} >= 1e-9 against spm_DEM"
+    F = z["out__F"].ravel()[-1]
+    e = abs(d.F_ - F) / abs(F)
+    assert e < 1e-10, f"DEM F: relative error {e:.3g} >= 1e-10 against spm_DEM"
+    e = abs(d.score(z["inputs__Y"].T) - F) / abs(F)
+    assert e < 1e-10, f"DEM score: relative error {e:.3g} >= 1e-10 against spm_DEM's F"
+    e = _rel(d.Su_[:, :2], np.diagonal(_cov(z, "out__S"), axis1=1, axis2=2))
+    assert e < 1e-9, f"DEM Su_ (states): max relative error {e:.3g} >= 1e-9"
+
+
+def test_dem_estimator_default_is_spm_dem_on_dem_demo_dem(tmp_path):
+    """DEM_demo_DEM through the estimator (``dem_demo_params``): parameters, h, states and
+    F per iteration equal spm_DEM's; the fit survives save/load with its scheme."""
+    from predcode import DEM
+    from predcode.models.hdm_zoo import dem_demo_params
+
+    z = _load("dem_DEM")
+    hdm, kw = dem_demo_model()
+    Y = z["inputs__Y"].T
+    d = DEM(hdm, **dem_demo_params()).fit(Y)
+    free = kw["learn_theta"]
+    e = _rel(d.theta_[free], z["out__qP"].ravel()[[1, 4]])
+    assert e < 1e-6, f"DEM theta: relative error {e:.3g} >= 1e-6 against spm_DEM"
+    ih = [hdm.h_blocks.index(("v", 0)), hdm.h_blocks.index(("x", 0))]
+    e = _rel(d.h_[ih], np.r_[z["out__qh"].ravel(), z["out__qg"].ravel()])
+    assert e < 1e-6, f"DEM h: relative error {e:.3g} >= 1e-6 against spm_DEM"
+    e = _rel(d.x_, z["out__x"].T)
+    assert e < 1e-9, f"DEM x: relative error {e:.3g} >= 1e-9 (SPM's own: 8e-9)"
+    F = z["out__F"].ravel()
+    ours = np.array(d.history_["F"])
+    assert ours.shape == F.shape, f"iterations: {ours.size} against SPM's {F.size}"
+    e = float(np.max(np.abs(ours - F) / np.abs(F)))
+    assert e < 1e-9, f"DEM F per iteration: relative error {e:.3g} >= 1e-9 against spm_DEM"
+    A = z["out__A"].ravel()
+    e = float(np.max(np.abs(np.array(d.history_["A"]) - A) / np.abs(A)))
+    assert e < 1e-9, f"DEM free action per iteration: relative error {e:.3g} >= 1e-9"
+    back = DEM.load(d.save(tmp_path / "dem_demo_dem"))
+    assert back.scheme == "spm"
+    np.testing.assert_array_equal(back.infer(Y), d.infer(Y))
+    np.testing.assert_array_equal(back.Sigma_h_, d.Sigma_h_)

@@ -36,15 +36,17 @@ def spm_logdet(C: np.ndarray) -> float:
     C = np.asarray(C, float)
     if C.size == 0:
         return 0.0
-    keep = np.flatnonzero(np.diag(C))
-    C = C[np.ix_(keep, keep)]
+    dg = np.diag(C)
+    keep = np.flatnonzero(dg)
+    if keep.size < C.shape[0] or C.shape[0] != C.shape[1]:
+        C = C[np.ix_(keep, keep)]
+        dg = np.diag(C)
     if C.size == 0:
         return 0.0
     if np.isnan(C).any():
         return float("nan")
     tol = 1e-16
-    off = C - np.diag(np.diag(C))
-    if np.any(off):
+    if np.count_nonzero(C) > np.count_nonzero(dg):  # an off-diagonal entry is nonzero
         if np.max(np.abs(C - C.T)) <= tol:
             try:
                 L = np.linalg.cholesky(C)
@@ -53,6 +55,6 @@ def spm_logdet(C: np.ndarray) -> float:
                 pass
         s = np.linalg.svd(C, compute_uv=False)
     else:
-        s = np.diag(C)
+        s = dg
     s = s[(s > tol) & (s < 1 / tol)]
     return float(np.sum(np.log(s)))

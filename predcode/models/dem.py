@@ -346,6 +346,43 @@ def _host_only(backend: str, Y: Any, owner: str) -> None:
         )
 
 
+def _spm_supported(m: HDM, dem: Any, owner: str) -> None:
+    """Raise one line where ``scheme="spm"`` cannot run a configuration (no fall-back)."""
+    fix = "pass scheme='predcode' (predcode's variant) for it"
+    if len(m.levels) != 1:
+        raise ValidationError(
+            f"{owner}.scheme: scheme='spm' (SPM's spm_DEM) is implemented for one-level HDMs, "
+            f"got {len(m.levels)} levels; {fix}."
+        )
+    for b in [] if dem.learn_h is None else [tuple(b) for b in dem.learn_h]:
+        if b not in (("v", 0), ("x", 0)):
+            raise ValidationError(
+                f"{owner}.scheme: scheme='spm' learns the log-precisions of ('v', 0) and "
+                f"('x', 0) only, got learn_h block {b}; {fix}."
+            )
+    if int(dem.n_d) != 1:
+        raise ValidationError(
+            f"{owner}.scheme: scheme='spm' takes one D-step per bin (SPM's E.nD = 1), got "
+            f"n_d={dem.n_d}; pass n_d=1, or {fix}."
+        )
+    if m.boundary != "clamp" or m.dt != 1:
+        raise ValidationError(
+            f"{owner}.scheme: scheme='spm' embeds the data as spm_DEM does (bins of width 1, "
+            f"ends clamped), got dt={m.dt}, boundary={m.boundary!r}; build the HDM with "
+            f"dt=1, boundary='clamp', or {fix}."
+        )
+    if m.n < 2:
+        raise ValidationError(
+            f"{owner}.scheme: scheme='spm' needs n >= 2 orders of motion (SPM's E.n >= 1), "
+            f"got n={m.n}; build the HDM with n >= 2, or {fix}."
+        )
+
+
+#: SPM's scheme's state between iterations (saved with the posterior, prefix "spm/").
+_SPM_ARRAYS = ("qe", "qp_c", "qh", "qh_c", "qh_e", "B_qe", "B_qp_c", "B_qh", "B_qh_c",
+               "B_qh_e", "dp_step")
+_SPM_SCALARS = ("te", "tm", "Fi", "nM", "it", "stopped")
+
 #: The scheme's own state between iterations (saved with the posterior).
 _SCHEME_ARRAYS = ("theta", "h", "Sth", "u0", "u0_best", "dtheta", "Sth_new", "dh")
 _SCHEME_SCALARS = ("scale", "it", "stopped")
@@ -356,11 +393,35 @@ class DEM(Model):
 
     ``fit(Y)`` runs ``n_iter`` D/E/M iterations (the epochs of the protocol) on data
     ``Y`` of shape ``(N, n_y)`` (rows are time bins); ``partial_fit(Y)`` runs one more.
-    Each iteration evaluates the free energy :math:`F` at the current expansion point
-    and, as SPM does, accepts it if :math:`F` rose (then takes E- and M-steps from
-    there) or returns to the last accepted point with a quarter of the step. The
-    scheme stops (later iterations do nothing, ``history_["stopped"]`` is 1) when an
-    accepted :math:`F` gains less than ``tol`` or the step falls below 1e-4.
+
+    **Two schemes.** ``scheme="spm"`` (the default) is SPM12's ``spm_DEM``
+    (:class:`predcode.models.dem_spm.SpmDem`, the scheme of
+    :func:`~predcode.models.dem_spm.spm_dem`; checked against SPM's own outputs on
+    ``DEM_demo_convolution`` and ``DEM_demo_DEM`` to 1e-13 in states and 2e-11 in F):
+    precision :math:`\Pi_0 + \sum_j e^{h_j}Q_j` with :math:`h` from its prior mean, the
+    highest-order state error set to zero, a D-step with the parameters' uncertainty,
+    an E-step by ``spm_dx`` with time constant :math:`e^{t_e}`, Fisher scoring in the
+    M-step clipped at :math:`\pm 2`, F with SPM's constant and mask, and SPM's rule:
+    an iteration whose F fell returns to the last accepted posterior with
+    :math:`t_e \to \min(t_e - 2, -2)`; the scheme stops (later iterations do nothing,
+    ``history_["stopped"]`` is 1) when the E- and M-steps fall below :math:`e^{-4}`,
+    when :math:`t_e < -8`, or after one iteration when nothing is learned. It runs
+    one-level HDMs with ``n >= 2``, ``dt = 1``, ``boundary="clamp"``, ``n_d = 1`` and
+    ``learn_h`` in ``("v", 0)``, ``("x", 0)``; anything else raises a
+    :class:`~predcode.exceptions.ValidationError` naming ``scheme`` (no fall-back).
+
+    ``scheme="predcode"`` is predcode's own variant, kept for what it does that SPM's
+    does not: deeper hierarchies (several levels, learned ``"eta"`` precision), static
+    models (``n = 1``), several D-steps per bin (``n_d``), ``dt`` and the ``"shift"``
+    embedding, and the numba accumulation kernel (``backend``). Its deliberate
+    differences from SPM: the highest-order state error is kept; precisions are
+    :math:`e^h Q` (no fixed floor); one Gauss-Newton E-step without ``spm_dx`` and
+    without parameter uncertainty in the D-step; Newton M-steps clipped at
+    :math:`\pm 4`; F without SPM's constant and mask; ``inv(H + 1e-12 I)`` for
+    ``spm_inv``; step control by halving/quartering the step and the ``tol`` rule:
+    an iteration whose F fell returns to the last accepted point with a quarter of the
+    step, and the scheme stops when an accepted F gains less than ``tol`` or the step
+    falls below 1e-4. See "Dynamic models" and "predcode for SPM users" in the docs.
 
     Parameters
     ----------
@@ -368,41 +429,59 @@ class DEM(Model):
         The generative model (its ``theta`` is the parameters' prior expectation), or
         the name of a model of :data:`predcode.models.hdm_zoo.ZOO`.
     n_iter : int
-        DEM iterations (D-, E- and M-step each; SPM ``M(1).E.nE`` default 16).
+        DEM iterations (D-, E- and M-step each; SPM ``M(1).E.nE``, whose default is 8).
     learn_theta : array of int or None
         Indices of the parameters estimated in the E-step (``None``: none).
     learn_h : sequence of (kind, level) or None
         Hyperparameter blocks estimated in the M-step (``None``: none); kinds are
         ``"v"`` (z of a level), ``"x"`` (w of a level) and ``"eta"``.
-    h_precision : float
-        Prior precision of the log-precisions (SPM's ``hC`` is a variance).
+    h_precision : float, sequence of float or None
+        Prior precision of the log-precisions (SPM's ``hC``/``gC`` is its inverse, a
+        variance). ``None``: the scheme's default, 1 for ``"spm"`` (SPM's ``hC = 1``),
+        1/16 for ``"predcode"``. With ``scheme="spm"`` it may give one value per
+        ``learn_h`` block; ``np.inf`` fixes a block at its prior mean (SPM's ``hC = 0``).
     n_m : int
         Newton steps of the M-step per iteration.
     n_d : int
         D-step integration steps per time bin (SPM ``E.nD``, default 1); each re-linearises
         the flow with the data advanced along their generalized motion.
     backend : {"auto", "numpy", "numba"}
-        Backend of the accumulation kernel; ``"auto"`` resolves from the data (numba if
-        installed, else numpy). DEM runs on the host: ``"cupy"`` and cupy data raise
+        Backend of the accumulation kernel of ``scheme="predcode"``; ``"auto"`` resolves
+        from the data (numba if installed, else numpy). ``scheme="spm"`` is numpy code
+        whatever the backend. DEM runs on the host: ``"cupy"`` and cupy data raise
         :class:`~predcode.exceptions.BackendError`.
     tol : float
-        Stop when an accepted F improves by less than this.
+        ``scheme="predcode"``: stop when an accepted F improves by less than this
+        (SPM's scheme has its own rule, above).
     verbose : bool
         One progress bar over the iterations.
-
+    scheme : {"spm", "predcode"}
+        SPM's ``spm_DEM`` (default) or predcode's variant (above).
+    floor_v, floor_w : array or None
+        ``scheme="spm"`` only: the fixed precision floor (SPM's ``M(1).V``, ``M(1).W``)
+        under a learned response / state noise block, :math:`V + e^h Q`; ``None`` is
+        zero. SPM's demo models carry ``V = W = I`` (``spm_DEM_M``): pass ``np.eye(n_y)``,
+        ``np.eye(n_x)`` to match a demo that sets ``hE``, e.g. ``DEM_demo_DEM``
+        (:func:`predcode.models.hdm_zoo.dem_demo_params`). The prior covariance of the
+        free parameters is ``inv(model.theta_precision)`` restricted to them (SPM's
+        ``pC``); prior causes are the model's ``eta`` (SPM's ``DEM.U``).
     Attributes
     ----------
     history_ : dict
         Per iteration: ``energy`` (:math:`-F/N + \tfrac{n_e - n_u}2\ln 2\pi`, the
         negative free energy of the posterior held, per time bin, in nats: lower is
-        better), ``wall_time_s``, ``F`` (free energy of the posterior held, SPM's
-        convention: without the constant), ``F_all`` (F at this iteration's expansion
-        point, rejected ones included), ``accepted`` (1 if it was accepted), ``step``
-        (the step scale taken next) and ``stopped`` (1 if the scheme had stopped).
+        better; ``scheme="spm"``: :math:`-F/N`, its F has SPM's constant),
+        ``wall_time_s``, ``F`` (free energy of the posterior held; ``"spm"``: SPM's
+        ``DEM.F``; ``"predcode"``: without the constant), ``F_all`` (F at this
+        iteration's expansion point, rejected ones included), ``accepted`` (1 if it was
+        accepted), ``step`` (``"predcode"``: the step scale taken next; ``"spm"``: the
+        E-step's log time constant :math:`t_e`), ``stopped`` (1 if the scheme had
+        stopped) and, for ``"spm"``, ``A`` (SPM's free action ``DEM.S``).
     F_accepted_ : list of float
         F of the accepted iterations (monotonically rising).
     theta_path_, h_path_ : ndarray (n_accepted, p), (n_accepted, n_h)
-        Parameters and log-precisions of the accepted iterations.
+        Parameters and log-precisions of the accepted iterations (``scheme="spm"``:
+        after each iteration run, as :func:`~predcode.models.dem_spm.spm_dem`).
     x_, v_ : ndarray (N, nx), (N, nv)
         Conditional expectations of hidden states and causes (order 0).
     u_ : ndarray (N, nu)
@@ -410,11 +489,14 @@ class DEM(Model):
     Su_ : ndarray (N, nu)
         Conditional variances (diagonal of Sigma_u).
     F_bins_ : ndarray (N,)
-        Each bin's contribution to F (states' part, up to ``-(n_e - n_u)/2 ln 2 pi``).
+        Each bin's contribution to F (states' part; ``"predcode"``: up to ``-(n_e - n_u)/2 ln
+        2 pi``; ``"spm"``: SPM's ``Lu`` per bin, with the constant, masked as SPM masks).
     theta_, h_ : ndarray
-        Parameter and log-precision estimates; ``Sigma_theta_`` their covariance.
+        Parameter and log-precision estimates; ``Sigma_theta_`` their covariance
+        (``scheme="spm"``: also ``Sigma_h_``, SPM's ``qH.C`` of the learned blocks).
     F_ : float
-        Free energy of the posterior (SPM's convention, without the constant).
+        Free energy of the posterior (``"predcode"``: SPM's convention without the
+        constant; ``"spm"``: SPM's ``DEM.F`` with it; ``A_`` its free action).
     n_iter_ : int
         Accepted iterations.
     n_features_in_ : int
@@ -426,11 +508,13 @@ class DEM(Model):
     _RUNTIME = ("_xp", "_k", "_m", "_ge")
     _DIVERGENCE_PARAM = "n_d"
     #: saved arrays that are not floating point (see Model._STATE_KINDS)
-    _STATE_KINDS = {"scheme/it": "iu", "scheme/stopped": "biu"}
+    _STATE_KINDS = {"scheme/it": "iu", "scheme/stopped": "biu", "spm/it": "iu",
+                    "spm/nM": "iu", "spm/stopped": "biu"}
     _EPOCHS_PARAM = "n_iter"
     _LEARNED = (
         "history_", "n_features_in_", "u_", "Su_", "F_bins_", "theta_", "h_",
         "Sigma_theta_", "F_", "theta_path_", "h_path_", "_scheme", "free_", "h_free_",
+        "_spm", "Sigma_h_", "A_",
     )
 
     def __init__(
@@ -440,12 +524,15 @@ class DEM(Model):
         n_iter: int = 16,
         learn_theta: Any = None,
         learn_h: Any = None,
-        h_precision: float = 1.0 / 16,
+        h_precision: Any = None,
         n_m: int = 8,
         n_d: int = 1,
         backend: str = "auto",
         tol: float = 1e-4,
         verbose: bool = False,
+        scheme: str = "spm",
+        floor_v: Any = None,
+        floor_w: Any = None,
     ):
         self.model = model
         self.n_iter = n_iter
@@ -457,18 +544,68 @@ class DEM(Model):
         self.backend = backend
         self.tol = tol
         self.verbose = verbose
+        self.scheme = scheme
+        self.floor_v = floor_v
+        self.floor_w = floor_w
 
     # ------------------------------------------------------------------ set-up
     def _validate(self) -> HDM:
         m = _as_hdm(self.model, "DEM")
+        if self.scheme not in ("spm", "predcode"):
+            raise ValidationError(
+                f"DEM.scheme: expected 'spm' (SPM's spm_DEM) or 'predcode' (predcode's "
+                f"variant), got {self.scheme!r}."
+            )
         check_int(self.n_iter, "n_iter", "DEM")
         check_int(self.n_m, "n_m", "DEM")
         check_int(self.n_d, "n_d", "DEM")
-        check_param(self.h_precision, "h_precision", "DEM", low=0)
         check_param(self.tol, "tol", "DEM", low=0, low_inclusive=True)
         self.free_ = _free_indices(m, self.learn_theta, "DEM")
         self.h_free_ = _h_indices(m, self.learn_h, "DEM")
+        if self.scheme == "predcode":
+            if self.h_precision is not None:
+                check_param(self.h_precision, "h_precision", "DEM", low=0)
+            for name in ("floor_v", "floor_w"):
+                if getattr(self, name) is not None:
+                    raise ValidationError(
+                        f"DEM.{name}: a fixed precision floor is part of SPM's scheme only; "
+                        f"pass scheme='spm' or {name}=None."
+                    )
+        else:
+            self._spm_h_cov(m)  # validates h_precision
+            _spm_supported(m, self, "DEM")
         return m
+
+    def _hp(self) -> float:
+        """The log-precisions' prior precision of predcode's scheme (default 1/16)."""
+        return 1.0 / 16 if self.h_precision is None else float(self.h_precision)
+
+    def _spm_h_cov(self, m: HDM) -> list[float]:
+        """SPM's ``hC``/``gC`` (prior variances) of the learned blocks, in SPM's order."""
+        blocks = [] if self.learn_h is None else [tuple(b) for b in self.learn_h]
+        hp = 1.0 if self.h_precision is None else self.h_precision
+        if np.ndim(hp) == 0:
+            check_param(hp, "h_precision", "DEM", low=0)
+            prec = [float(hp)] * len(blocks)
+        else:
+            prec = [float(v) for v in np.ravel(np.asarray(hp, float))]
+            if len(prec) != len(blocks) or any(not v > 0 or math.isnan(v) for v in prec):
+                raise ValidationError(
+                    f"DEM.h_precision: expected a positive number or one per learn_h block "
+                    f"({len(blocks)}), np.inf to fix a block at its prior mean; got {hp!r}."
+                )
+        order = [b for b in (("v", 0), ("x", 0)) if b in blocks]
+        return [1.0 / prec[blocks.index(b)] for b in order]
+
+    def _spm_scheme(self, m: HDM, Y: Any) -> Any:
+        """SPM's scheme (:class:`~predcode.models.dem_spm.SpmDem`) on data ``Y``."""
+        from .dem_spm import SpmDem
+
+        Y = m.check_data(Y, "DEM")
+        U = np.array([m.eta_at(t) for t in range(Y.shape[0])]).reshape(Y.shape[0], -1)
+        return SpmDem(m, Y, U, learn_theta=self.free_, learn_h=self.learn_h,
+                      h_cov=self._spm_h_cov(m), n_m=self.n_m, floor_v=self.floor_v,
+                      floor_w=self.floor_w, owner="DEM")
 
     def _on_runtime(self) -> None:
         self._m = m = _as_hdm(self.model, "DEM")
@@ -482,10 +619,17 @@ class DEM(Model):
         Ytil = np.array([embed(Y, m.n, t, m.dt, m.boundary) for t in range(Y.shape[0])])
         return Y, Ytil
 
-    def _init_fit(self, Y: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def _init_fit(self, Y: Any, y: Any = None) -> Any:
         m = self._validate()
         _host_only(self.backend, Y, "DEM")
         self._setup_runtime(Y)
+        if self.scheme == "spm":
+            sd = self._spm_scheme(m, Y)
+            self._spm = sd.initial_state()
+            self.theta_path_ = np.zeros((0, m.theta.size))
+            self.h_path_ = np.zeros((0, len(m.h_blocks)))
+            self.n_features_in_ = m.ny
+            return sd
         data = self._data(Y)
         free = self.free_
         Pth = m.theta_precision[np.ix_(free, free)] if free.size else np.zeros((0, 0))
@@ -502,7 +646,11 @@ class DEM(Model):
         self.n_features_in_ = m.ny
         return data
 
-    def _fit_data(self, Y: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_data(self, Y: Any, y: Any = None) -> Any:
+        if self.scheme == "spm":
+            if is_cupy(Y):
+                _host_only("cupy", Y, "DEM")
+            return self._spm_scheme(self._m, Y)
         return self._data(Y)
 
     # ------------------------------------------------------------------ D-step
@@ -577,9 +725,9 @@ class DEM(Model):
         for _ in range(self.n_m):
             for j in self.h_free_:
                 dF = (
-                    0.5 * cnt[j] - 0.5 * math.exp(hn[j]) * A[j] - self.h_precision * (hn[j] - hE[j])
+                    0.5 * cnt[j] - 0.5 * math.exp(hn[j]) * A[j] - self._hp() * (hn[j] - hE[j])
                 )
-                d2 = -0.5 * math.exp(hn[j]) * A[j] - self.h_precision
+                d2 = -0.5 * math.exp(hn[j]) * A[j] - self._hp()
                 hn[j] -= float(np.clip(dF / d2, -4, 4))
         return hn - h
 
@@ -593,12 +741,17 @@ class DEM(Model):
         )
 
     def _constant(self) -> float:
-        """``(n_e - n_u)/2 ln 2 pi``: what F (SPM's convention) leaves out, per bin."""
+        """``(n_e - n_u)/2 ln 2 pi``: what F (SPM's convention) leaves out, per bin (0 for
+        ``scheme="spm"``, whose F has SPM's constant)."""
+        if self.scheme == "spm":
+            return 0.0
         return 0.5 * (self._ge.ne - self._ge.nu) * math.log(2 * math.pi)
 
     # ------------------------------------------------------------------ one iteration
     def _epoch(self, data: tuple, epoch: int, n_epochs: int) -> dict[str, float]:
         """One D/E/M iteration (SPM's scheme with its step control); see the class doc."""
+        if self.scheme == "spm":
+            return self._spm_epoch(data)
         Y, Ytil = data
         m, ge, sc = self._m, self._ge, self._scheme
         N = Y.shape[0]
@@ -624,7 +777,7 @@ class DEM(Model):
                 + 0.5 * _logdet_pd(Pth, "parameter prior")
                 - 0.5 * _logdet_pd(H + Pth, "parameters")
             )
-        F -= 0.5 * self.h_precision * float(np.sum((h[h_free] - hE[h_free]) ** 2))
+        F -= 0.5 * self._hp() * float(np.sum((h[h_free] - hE[h_free]) ** 2))
         if not math.isfinite(F):
             self._check_h(h, force=True)
             raise DivergenceError(
@@ -664,6 +817,49 @@ class DEM(Model):
         sc["it"] += 1
         return self._row(N, F, accepted)
 
+    def _spm_epoch(self, sd: Any) -> dict[str, float]:
+        """One iteration of ``spm_DEM`` (:meth:`predcode.models.dem_spm.SpmDem.iterate`)."""
+        st, m = self._spm, self._m
+        if st["stopped"]:
+            return {"energy": -self.F_ / sd.N, "F": self.F_, "F_all": self.F_, "A": self.A_,
+                    "accepted": 0.0, "step": float(st["te"]), "stopped": 1.0}
+        rec = sd.iterate(st)
+        if not (math.isfinite(rec["F"]) and np.all(np.isfinite(rec["X"]))):
+            raise DivergenceError(
+                f"DEM.n_d={self.n_d}: SPM's scheme gave F = {rec['F']} (non-finite states or "
+                f"free energy) in iteration {st['it']}; check the model's precisions and the "
+                "data scale."
+            )
+        self._spm_record(sd, rec)
+        self.theta_path_ = np.vstack([self.theta_path_, sd.theta_of(st["qe"])[None]])
+        self.h_path_ = np.vstack([self.h_path_, self._h_full(m, sd, st["qh"])[None]])
+        return {"energy": -self.F_ / sd.N, "F": self.F_, "F_all": rec["F_iter"],
+                "A": self.A_, "accepted": float(rec["accepted"]), "step": float(st["te"]),
+                "stopped": 0.0}
+
+    @staticmethod
+    def _h_full(m: HDM, sd: Any, qh: np.ndarray) -> np.ndarray:
+        """All of the model's log-precisions (``h_blocks`` order): SPM's learned ``qh``
+        where learned, the prior (fixed) value elsewhere."""
+        h = m.h_prior()
+        learned = [b for b in (("v", 0), ("x", 0)) if b in sd.learned_blocks]
+        for i, b in enumerate(learned):
+            h[m.h_blocks.index(b)] = qh[i]
+        return h
+
+    def _spm_record(self, sd: Any, rec: dict[str, Any]) -> None:
+        """Keep an iteration's posterior (SPM: ``qU``, ``qP``, ``qH``, ``DEM.F``)."""
+        st, m = self._spm, self._m
+        N = sd.N
+        self.u_ = np.concatenate([rec["X"].reshape(N, -1), rec["V"].reshape(N, -1)], axis=1)
+        self.Su_ = np.array([np.diag(c) for c in rec["Cu"]])
+        self.F_bins_ = rec["F_bins"]
+        self.theta_ = sd.theta_of(st["qe"])
+        self.h_ = self._h_full(m, sd, st["qh"])
+        self.Sigma_theta_ = np.array(st["qp_c"], float)
+        self.Sigma_h_ = np.array(st["qh_c"], float)
+        self.F_, self.A_ = float(rec["F"]), float(rec["A"])
+
     def _row(self, N: int, F_all: float, accepted: bool, idle: bool = False
              ) -> dict[str, float]:
         sc = self._scheme
@@ -689,9 +885,9 @@ class DEM(Model):
         hf = h[self.h_free_]
         if force or not np.all(np.isfinite(hf)) or np.max(np.abs(hf)) > 300:
             raise DivergenceError(
-                f"DEM.h_precision={self.h_precision:g}: the log-precisions ran away "
+                f"DEM.h_precision={self._hp():g}: the log-precisions ran away "
                 f"(h = {np.round(hf, 2).tolist()}); raise h_precision, e.g. "
-                f"h_precision={max(10 * self.h_precision, 1 / 16):g}, or learn fewer blocks."
+                f"h_precision={max(10 * self._hp(), 1 / 16):g}, or learn fewer blocks."
             )
 
     # ------------------------------------------------------------------ protocol
@@ -734,6 +930,16 @@ class DEM(Model):
     def _posterior(self, Y: Any, method: str) -> tuple[dict[str, Any], np.ndarray]:
         self._check_fitted(method)
         self._ensure_runtime()
+        if self.scheme == "spm":
+            if is_cupy(Y):
+                _host_only("cupy", Y, "DEM")
+            sd = self._spm_scheme(self._m, Y)
+            st = self._spm
+            with blas_threads():
+                rec = sd.dstep(st["qe"], st["qh"], st["qp_c"])
+            N = sd.N
+            U = np.concatenate([rec["X"].reshape(N, -1), rec["V"].reshape(N, -1)], axis=1)
+            return {"U": U, "sd": sd}, sd.bin_free_energy(rec)
         Y, Ytil = self._data(Y)
         with blas_threads():
             d = self._dstep(self._ge, Ytil, self.theta_, self.h_, self._ge.u_init(),
@@ -782,6 +988,9 @@ class DEM(Model):
         """Free energy of ``Y`` in nats (larger is better): ``-sum(energy(Y))`` plus the
         parameter and log-precision prior terms of the fit."""
         self._check_fitted("score")
+        if self.scheme == "spm":
+            d, Ft = self._posterior(Y, "score")
+            return float(np.sum(Ft)) + d["sd"].prior_free_energy(self._spm)
         e = self.energy(Y)
         m, free, hf = self._m, self.free_, self.h_free_
         F = -float(np.sum(e))
@@ -791,11 +1000,22 @@ class DEM(Model):
             F += (-0.5 * dth @ Pth @ dth + 0.5 * _logdet_pd(Pth, "parameter prior")
                   + 0.5 * _logdet_pd(self.Sigma_theta_, "parameters"))
         hE = m.h_prior()
-        F -= 0.5 * self.h_precision * float(np.sum((self.h_[hf] - hE[hf]) ** 2))
+        F -= 0.5 * self._hp() * float(np.sum((self.h_[hf] - hE[hf]) ** 2))
         return F
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
+        if self.scheme == "spm":
+            st = self._spm
+            out = {
+                "u_": self.u_, "Su_": self.Su_, "F_bins_": self.F_bins_,
+                "theta_": self.theta_, "h_": self.h_, "Sigma_theta_": self.Sigma_theta_,
+                "Sigma_h_": self.Sigma_h_, "F_": np.array(self.F_), "A_": np.array(self.A_),
+                "theta_path_": self.theta_path_, "h_path_": self.h_path_,
+            }
+            out.update({f"spm/{k}": np.asarray(st[k], float) for k in _SPM_ARRAYS})
+            out.update({f"spm/{k}": np.array(st[k]) for k in _SPM_SCALARS})
+            return out
         sc = self._scheme
         out = {
             "u_": self.u_, "Su_": self.Su_, "F_bins_": self.F_bins_, "theta_": self.theta_,
@@ -823,6 +1043,17 @@ class DEM(Model):
         m = self._validate()  # a user-built HDM without the model given raises here
         ge = GeneralizedErrors(m)
         p, k, nh = m.theta.size, self.free_.size, len(m.h_blocks)
+        if self.scheme == "spm":
+            nl = len(self._spm_h_cov(m))
+            shapes = {"theta_": (p,), "h_": (nh,), "Sigma_theta_": (k, k),
+                      "Sigma_h_": (nl, nl), "F_": (), "A_": ()}
+            for key, shp in (("qe", (k,)), ("qp_c", (k, k)), ("qh", (nl,)), ("qh_c", (nl, nl)),
+                             ("qh_e", (nl,)), ("dp_step", (k,))):
+                shapes[f"spm/{key}"] = shp
+                if key != "dp_step":
+                    shapes[f"spm/B_{key}"] = shp
+            shapes.update({f"spm/{s}": () for s in _SPM_SCALARS})
+            return shapes
         shapes = {
             "theta_": (p,), "h_": (nh,), "Sigma_theta_": (k, k), "F_": (),
             "scheme/theta": (p,), "scheme/h": (nh,), "scheme/Sth": (k, k),
@@ -856,6 +1087,16 @@ class DEM(Model):
                     "h_path_"):
             setattr(self, key, np.array(state[key], dtype=float))
         self.F_ = float(state["F_"])
+        if self.scheme == "spm":
+            self.Sigma_h_ = np.array(state["Sigma_h_"], dtype=float)
+            self.A_ = float(state["A_"])
+            st = {k: np.array(state[f"spm/{k}"], dtype=float) for k in _SPM_ARRAYS}
+            st.update(te=float(state["spm/te"]), tm=float(state["spm/tm"]),
+                      Fi=float(state["spm/Fi"]), nM=int(state["spm/nM"]),
+                      it=int(state["spm/it"]), stopped=bool(state["spm/stopped"]))
+            self._spm = st
+            self.n_features_in_ = m.ny
+            return
         sc = {k: np.array(state[f"scheme/{k}"], dtype=float) for k in _SCHEME_ARRAYS}
         sc["scale"] = float(state["scheme/scale"])
         sc["it"] = int(state["scheme/it"])

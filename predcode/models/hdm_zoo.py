@@ -43,6 +43,7 @@ __all__ = [
     "double_well_model",
     "spm_convolution_model",
     "dem_demo_model",
+    "dem_demo_params",
     "DEM_DEMO_FREE",
     "dct_matrix",
     "CONV_A",
@@ -208,11 +209,25 @@ def dem_demo_model() -> tuple[HDM, dict[str, Any]]:
     """
     th = np.concatenate([CONV_A.ravel(), CONV_B, CONV_C.ravel()])
     th[list(DEM_DEMO_FREE)] = 0.0
-    hdm = convolution_model(n=7, d=3, hv=8.0, hw=0.0, theta=th)
+    tp = np.full(th.size, 1e8)
+    tp[list(DEM_DEMO_FREE)] = np.exp(-8.0)  # so DEM reads SPM's pC from the HDM
+    hdm = convolution_model(n=7, d=3, hv=8.0, hw=0.0, theta=th, theta_precision=np.diag(tp))
     kw = dict(learn_theta=list(DEM_DEMO_FREE), theta_cov=np.eye(2) * np.exp(8.0),
               learn_h=[("v", 0), ("x", 0)], h_cov=[0.0, 1.0], n_iter=32,
               floor_v=np.eye(4), floor_w=np.eye(2))
     return hdm, kw
+
+
+def dem_demo_params() -> dict[str, Any]:
+    """Keyword arguments of :class:`~predcode.DEM` that, with the HDM of
+    :func:`dem_demo_model`, make SPM's ``DEM_demo_DEM``: the same free parameters and
+    blocks, the response noise's log-precision fixed at its prior mean (SPM's ``hC =
+    0``: ``h_precision`` inf), SPM's 32 iterations and floors ``V = W = I``.
+
+    ``DEM(dem_demo_model()[0], **dem_demo_params()).fit(Y)`` gives ``spm_DEM``'s numbers.
+    """
+    return dict(learn_theta=list(DEM_DEMO_FREE), learn_h=[("v", 0), ("x", 0)],
+                h_precision=[np.inf, 1.0], n_iter=32, floor_v=np.eye(4), floor_w=np.eye(2))
 
 
 #: name -> builder of the zoo's models.
