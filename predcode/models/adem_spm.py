@@ -55,6 +55,7 @@ from .generalized import temporal_precision
 __all__ = ["spm_adem", "spm_dem_noise"]
 
 _FD = math.exp(-8)  # spm_diff's step
+_E16, _E2, _EM2 = math.exp(16), math.exp(2), math.exp(-2)
 
 
 def _fd(fun: Callable[..., Any], args: list[np.ndarray], k: int, f0: np.ndarray) -> np.ndarray:
@@ -140,15 +141,15 @@ def spm_adem(
     w: Any = None,
     C: Any = None,
     U: Any = None,
-    V_process: Any = math.exp(16),
-    W_process: Any = math.exp(16),
-    U_action: Any = math.exp(2),
-    V_cause_process: Any = math.exp(16),
+    V_process: Any = _E16,
+    W_process: Any = _E16,
+    U_action: Any = _E2,
+    V_cause_process: Any = _E16,
     V_model: Any = 1.0,
     W_model: Any = 1.0,
     V_cause_model: Any = 1.0,
     x_prior: Any = 0.0,
-    a_prior: float = math.exp(-2),
+    a_prior: float = _EM2,
     order: int = 6,
     cause_order: int = 2,
     s: float = 0.5,
