@@ -87,3 +87,22 @@ def test_course_matches_spm(both):
     assert int(x.argmin()) == 17 and abs(x.min() + 1.16827) < 1e-4, (x.argmin(), x.min())
     assert int(np.argmax(x > 0.75)) == 44, f"first bin past 0.75: {np.argmax(x > 0.75)}"
     assert abs(x[-1] - 0.96739) < 1e-4, f"final position {x[-1]:.5f}, SPM 0.96739"
+
+
+def test_drawn_noise_has_spm_dem_z_variance_and_is_seeded():
+    from predcode.models.adem_spm import spm_dem_noise
+
+    a = spm_dem_noise(4.0, 2, 1000, 0.5, random_state=3)
+    b = spm_dem_noise(4.0, 2, 1000, 0.5, random_state=3)
+    assert np.array_equal(a, b)
+    sd = a.std(0)
+    assert np.all(np.abs(sd - 0.5) < 0.05), f"noise s.d. {sd}, expected 1/sqrt(4) = 0.5"
+    assert not spm_dem_noise(np.exp(33), 1, 10).any()  # SPM: none above e^32
+
+
+def test_output_size_mismatch_is_one_clear_error():
+    from predcode.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="model_g"):
+        spm_adem(lambda x, v, a: x, lambda x, v, a: x, lambda x, v: x, lambda x, v: x[:1],
+                 x_process=[0.0, 0.0], x_model=[0.0, 0.0], N=16)
