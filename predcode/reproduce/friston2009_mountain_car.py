@@ -1,6 +1,6 @@
 r"""Friston, Daunizeau & Kiebel (2009): the mountain car by active inference.
 
-*Reinforcement learning or active inference?* PLoS ONE 4(7):e6421, figures 4-6; SPM12
+*Reinforcement learning or active inference?* PLoS ONE 4(7):e6421 (the mountain-car section); SPM12
 ``ADEM_mountaincar_loss`` (its ``DEMO = 0`` branch: the prior beliefs about flow are
 given, not learned). ``predcode reproduce friston-2009-mountain-car --out DIR`` runs
 :func:`predcode.models.adem_spm.spm_adem` (SPM's ``spm_ADEM``) with the demo's set-up:
@@ -190,7 +190,7 @@ def run(out: str | Path, *, quick: bool = False, backend: str = "auto", seed: in
     _plot(r, out / "mountain_car.png")
     step = 8
     report = {
-        "paper": "Friston, Daunizeau & Kiebel (2009), PLoS ONE 4(7):e6421, figs 4-6; "
+        "paper": "Friston, Daunizeau & Kiebel (2009), PLoS ONE 4(7):e6421, mountain car; "
                  "SPM12 ADEM_mountaincar_loss (DEMO = 0)",
         "quick": quick, "seed": seed, "backend": "numpy", "claims": claims,
         "measurements": measurements,
