@@ -24,7 +24,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 
-__all__ = ["mountain_car_flow", "landscape_gradient"]
+__all__ = ["mountain_car_flow", "mountain_car_prior_flow", "landscape_gradient"]
 
 
 def landscape_gradient(position: Any) -> np.ndarray:
@@ -63,3 +63,41 @@ def mountain_car_flow(
     force = np.tanh((d * a + a0 + np.dot(b, x) + np.dot(c, np.kron(x, x))) / 2)
     acc = force + v - landscape_gradient(x[0]) - x[1] / eta
     return np.array([x[1], acc]) * (scale / 4)
+
+
+def mountain_car_prior_flow(
+    x: Any, v: float = 0.0, *, x_attract: float = -0.2, k: float = 0.6, p: float = 0.5,
+    q: float = 32.0, scale: float = 0.5,
+) -> np.ndarray:
+    r"""The agent's prior beliefs about the flow (SPM ``spm_mc_fx``, halved as in the demo).
+
+    Friston, Daunizeau & Kiebel (2009), eq. 12 and Fig. 4: away from the goal region
+    :math:`|x_1 - 1| \le 1/4` the belief is a spring towards ``x_attract`` with negative
+    damping (:math:`c = 1`); in the goal region the damping is :math:`p - q` (the car is
+    believed to stop there):
+
+    .. math::
+
+        \dot x = \tfrac{s}{4}\,[\,x_2,\; -k(x_1 - x_a)\,c + x_2\,(p - q(1 - c))\,],
+        \quad c = [\,|x_1 - 1| > 1/4\,].
+
+    Parameters
+    ----------
+    x : array (2,)
+        Position and velocity.
+    v : float
+        Cause (unused by this flow; SPM's signature).
+    x_attract, k, p, q : float
+        SPM's ``P.x``, ``P.k``, ``P.p``, ``P.q`` (``ADEM_mountaincar_loss``: -0.2, 0.6,
+        1/2, 32).
+    scale : float
+        Factor on the flow (the demo's ``/2``).
+    """
+    x = np.asarray(x, dtype=float).reshape(-1)
+    if x.size != 2:
+        raise ValidationError(
+            f"mountain_car_prior_flow.x: expected [position, velocity] (2 values), got {x.size}."
+        )
+    c = float(abs(x[0] - 1.0) > 0.25)
+    damp = p - q * (1.0 - c)
+    return np.array([x[1], -(x[0] - x_attract) * k * c + x[1] * damp]) * (scale / 4)

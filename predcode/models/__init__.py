@@ -1,6 +1,7 @@
 """Model families. Each module stays close to its paper's equations."""
 
 from .active_inference import GenerativeModel, make_model, run_trials
+from .adem_spm import spm_adem  # noqa: F401 (not in __all__: predcode/__init__.py is the lead's)
 from .agent import Agent
 from .dem import DEM, extended_kalman_filter, generalized_filter
 from .generalized import HDM, Level

@@ -88,6 +88,10 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         "predcode.reproduce.dem2008:run",
         "Friston 2008 DEM: convolution, Lorenz vs EKF, double well, triple estimation",
         56, 5, _HOST),
+    "friston-2009-mountain-car": Reproduction(
+        "predcode.reproduce.friston2009_mountain_car:run",
+        "Friston et al. 2009: mountain car by active inference (spm_ADEM), away then up",
+        2, 2, _NUMPY),
     "friston-2017-tmaze": Reproduction(
         "predcode.reproduce.friston2017:run",
         "Friston et al. 2017: T-maze active inference, cue first, context learning",
