@@ -32,8 +32,12 @@ the action probabilities, :math:`F(\pi)`, :math:`G(\pi)` and the Dirichlet count
   the γ before the last step, as SPM does;
 * after a trial :math:`d \mathrel{+}= \bar s_1` where :math:`d > 0`.
 
-Options select pymdp 1.0's policy-posterior semantics: ``use_F=False`` drops
+Options give the *form* of pymdp 1.0's policy posterior: ``use_F=False`` drops
 the :math:`F(\pi)` term and ``fixed_gamma=True`` keeps :math:`\gamma = 1/\beta`.
+They do not give pymdp's numbers: its state inference (marginal message passing over
+the past window, given the actions taken) and its :math:`G` differ as well, by up to
+0.41 in the context posterior on the T-maze;
+:func:`predcode.models.pymdp_mdp.pymdp_replay_trials` is pymdp's scheme.
 
 References
 ----------
@@ -466,7 +470,8 @@ def replay_trials(
         ``beta`` (1), ``alpha`` (512) and its 16 iterations.
     use_F, fixed_gamma : bool
         ``use_F=False`` drops :math:`F(\pi)` from :math:`q(\pi)`;
-        ``fixed_gamma=True`` keeps :math:`\gamma = 1/\beta` (pymdp's semantics).
+        ``fixed_gamma=True`` keeps :math:`\gamma = 1/\beta` (the form of pymdp's
+        q(π); for pymdp's numbers use ``pymdp_mdp.pymdp_replay_trials``).
     novelty : bool
         Include the novelty of ``d`` in :math:`Q`.
     learn : bool
