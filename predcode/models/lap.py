@@ -210,6 +210,18 @@ class _Structure:
         ev["Gvf"] = np.vstack([ev["Gv"], np.zeros((nc, self.nv))]) - self.A
         return ev
 
+    def g_and_f(self, X: np.ndarray, V: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+        """The stacked predictions ``Gf`` (cause rows zero) and flows ``F`` only."""
+        th = self.theta(p)
+        G, F = np.zeros(self.ne0), np.empty(self.nx)
+        io = ix = 0
+        for lv, (x, v) in zip(self.m.levels, self.m.split(X, V), strict=True):
+            G[io: io + lv.n_out] = lv.g(x, v, th)
+            if lv.n_x:
+                F[ix: ix + lv.n_x] = lv.f(x, v, th)
+            io, ix = io + lv.n_out, ix + lv.n_x
+        return {"Gf": G, "F": F}
+
     def param_jacobians(self, X: np.ndarray, V: np.ndarray, p: np.ndarray,
                         cross: bool) -> dict[str, Any]:
         """Jacobians in the reduced parameters by central differences (and, with
@@ -219,7 +231,10 @@ class _Structure:
             step = 1e-6 * max(1.0, float(np.abs(self.Up[:, j] @ self.pE)))
             e = np.zeros(self.np_)
             e[j] = step
-            hi, lo = self.evaluate(X, V, p + e), self.evaluate(X, V, p - e)
+            if cross:
+                hi, lo = self.evaluate(X, V, p + e), self.evaluate(X, V, p - e)
+            else:  # only g and f are needed
+                hi, lo = self.g_and_f(X, V, p + e), self.g_and_f(X, V, p - e)
             out["Gp"].append((hi["Gf"] - lo["Gf"]) / (2 * step))
             out["Fp"].append((hi["F"] - lo["F"]) / (2 * step))
             if cross:
