@@ -54,8 +54,8 @@ from ..base import Model
 from ..exceptions import ValidationError
 from ..validation import check_int, check_param
 from ._spm_linalg import spm_inv, spm_logdet
-from .dem import _as_hdm, _free_indices, _h_indices
 from .generalized import HDM, shift_operator, temporal_precision
+from .hdm_args import _as_hdm, _free_indices, _h_indices
 
 __all__ = ["LAP", "embed_at", "reduced_basis"]
 
