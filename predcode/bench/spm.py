@@ -92,6 +92,15 @@ def _lap_lorenz(folder: Path, backend: str) -> Callable[[], Any]:
     return lambda: LAP(hdm, n_iter=32, n_d=2, learn_theta=[0, 1, 2]).fit(Y)
 
 
+def _lap_convolution(folder: Path, backend: str) -> Callable[[], Any]:
+    from ..models.hdm_zoo import CONV_LAP_FREE, convolution_lap_model
+    from ..models.lap import LAP
+
+    z = _npz(folder, "lap_convolution.npz")
+    hdm, Y = convolution_lap_model(z["pE"].ravel(), z["Uc"].ravel()), z["Y"].T
+    return lambda: LAP(hdm, n_iter=32, learn_theta=list(CONV_LAP_FREE)).fit(Y)
+
+
 def _mdp_tmaze(folder: Path, backend: str) -> Callable[[], Any]:
     from ..models.spm_mdp import replay_trials, spm_tmaze_model
 
@@ -111,6 +120,9 @@ SPM_CASES: dict[str, SpmCase] = {c.name: c for c in [
             _dem_lorenz),
     SpmCase("lap_lorenz", "spm_LAP", "LAP(lorenz_lap_model(pE), learn_theta=[0, 1, 2]).fit(Y)",
             20.0, _lap_lorenz),
+    SpmCase("lap_convolution", "spm_LAP",
+            "LAP(convolution_lap_model(pE, U), n_iter=32, learn_theta=CONV_LAP_FREE).fit(Y)",
+            20.0, _lap_convolution),
     SpmCase("mdp_tmaze", "spm_MDP_VB_X", "replay_trials(spm_tmaze_model(), o, u, tau=12)",
             None, _mdp_tmaze),
 ]}

@@ -51,9 +51,9 @@ conditional covariance is :math:`\Sigma_u = (\tilde\varepsilon_u^\top\tilde\Pi
     - \tfrac12\lVert\theta-\eta_\theta\rVert^2_{P_\theta} + \tfrac12\ln|P_\theta\Sigma_\theta|
     - \tfrac{p_h}2\lVert h-\eta_h\rVert^2 .
 
-**Generalized filtering** (:func:`generalized_filter`): one online pass with the same
-D-step, the parameters and log-precisions treated as slow states updated at every
-bin by a recursive Gauss-Newton step whose precision accumulates over time.
+**Generalized filtering** (:func:`generalized_filter`): a thin call of
+:class:`predcode.models.lap.LAP` (SPM's ``spm_LAP``): states, parameters and
+log-precisions integrated together through the data, one online pass by default.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ from scipy.linalg import expm
 from ..backend import blas_threads, is_cupy, resolve_backend
 from ..base import Model, load_model
 from ..exceptions import BackendError, DivergenceError, ValidationError
-from ..kernels import get_kernel
 from ..training import BLOW_UP
 from ..validation import check_int, check_param, check_random_state
 from .generalized import (
@@ -81,7 +80,7 @@ from .generalized import (
     temporal_covariance,
     temporal_precision,
 )
-from .hdm_zoo import zoo_model
+from .hdm_args import _as_hdm, _free_indices, _h_indices
 
 #: The HDM given to :meth:`DEM.load` while the file is read.
 _LOAD_MODEL: contextvars.ContextVar = contextvars.ContextVar("dem_load_model", default=None)
@@ -289,51 +288,6 @@ def _logdet_pd(H: np.ndarray, what: str) -> float:
             "the scheme diverged (check the model's precisions and the data scale)."
         )
     return float(ld)
-
-
-def _as_hdm(model: Any, owner: str) -> HDM:
-    """The HDM a ``model`` parameter names: an HDM, a zoo name or a zoo spec dict."""
-    if isinstance(model, HDM):
-        return model
-    if isinstance(model, str):
-        return zoo_model(model)
-    if isinstance(model, dict) and "zoo" in model:
-        return zoo_model(model["zoo"], **dict(model.get("params") or {}))
-    if isinstance(model, dict) and "user" in model:
-        raise ValidationError(
-            f"{owner}.model: this DEM was saved with a user-built HDM (its f and g are "
-            "Python callables, which .npz cannot hold); pass the same HDM: "
-            "DEM.load(path, model=hdm)."
-        )
-    raise ValidationError(
-        f"{owner}.model: expected an HDM (or the name of a zoo model, see "
-        f"predcode.models.hdm_zoo.ZOO), got {type(model).__name__}."
-    )
-
-
-def _free_indices(model: HDM, learn_theta: Any, owner: str) -> np.ndarray:
-    p = model.theta.size
-    try:
-        free = np.array([] if learn_theta is None else learn_theta, dtype=int).ravel()
-    except (TypeError, ValueError):
-        raise ValidationError(
-            f"{owner}.learn_theta: expected parameter indices, got {learn_theta!r}."
-        ) from None
-    if free.size and (free.min() < 0 or free.max() >= p):
-        raise ValidationError(
-            f"{owner}.learn_theta: indices must lie in [0, {p}), got {free.tolist()}."
-        )
-    return free
-
-
-def _h_indices(model: HDM, learn_h: Any, owner: str) -> np.ndarray:
-    blocks = [] if learn_h is None else [tuple(b) for b in learn_h]
-    for b in blocks:
-        if b not in model.h_blocks:
-            raise ValidationError(
-                f"{owner}.learn_h: unknown block {b}; choose from {model.h_blocks}."
-            )
-    return np.array([model.h_blocks.index(b) for b in blocks], dtype=int)
 
 
 def _host_only(backend: str, Y: Any, owner: str) -> None:
@@ -1156,75 +1110,85 @@ def generalized_filter(
     *,
     learn_theta: Any = None,
     learn_h: Any = None,
-    h_precision: float = 1.0 / 16,
+    h_precision: float | None = None,
     backend: str = "auto",
+    n_iter: int = 1,
+    n_d: int = 1,
+    h_variance: float = 1.0,
 ) -> dict[str, Any]:
-    """Generalized filtering: one online pass over ``Y`` (see the module docstring).
+    r"""Generalized filtering (SPM's ``spm_LAP``): a thin call of :class:`~predcode.LAP`.
+
+    Runs ``LAP(model, n_iter=n_iter, n_d=n_d, learn_theta=learn_theta, learn_h=learn_h,
+    h_variance=h_variance).fit(Y)`` and returns its online trajectories, so its numbers
+    are :class:`~predcode.LAP`'s (and SPM's). The default ``n_iter = 1`` is one online
+    pass through the data (states, parameters and log-precisions integrated together
+    at every bin); use :class:`~predcode.LAP` itself for SPM's iterated scheme.
+
+    Parameters
+    ----------
+    model : HDM
+        The generative model (diagonal precisions, as ``spm_LAP`` needs).
+    Y : array (N, n_y)
+        Data.
+    learn_theta, learn_h
+        Parameters and log-precision blocks estimated online (see :class:`~predcode.LAP`).
+    h_precision : float, optional
+        Deprecated (the former recursive scheme's option): the prior precision of the
+        log-precisions; pass ``h_variance = 1 / h_precision`` instead.
+    backend : str
+        ``"auto"``/``"numpy"``: generalized filtering runs on the host.
+    n_iter, n_d, h_variance
+        :class:`~predcode.LAP`'s iterations (SPM ``E.nN``), integration steps per bin
+        (``E.nD``) and prior variance of the log-precisions (``hC``).
 
     Returns
     -------
     dict
-        ``x`` (N, nx), ``v`` (N, nv) online expectations, ``u`` generalized, ``theta``
-        and ``h`` trajectories (N, p) / (N, n_h), ``F`` per bin.
+        ``x`` (N, nx), ``v`` (N, nv) conditional expectations (order 0), ``u`` the
+        generalized ones, ``theta`` (N, p) and ``h`` (N, n_h) the online parameters and
+        log-precisions (all blocks; the unlearned ones at their prior) at each bin,
+        ``F`` (N,) the free energy of the states at each bin (SPM's ``DEM.FT``), and
+        ``model`` the fitted :class:`~predcode.LAP`.
     """
+    import warnings
+
+    from .lap import LAP
+
     m = model
     if not isinstance(m, HDM):
         raise ValidationError(
             f"generalized_filter.model: expected an HDM, got {type(m).__name__}."
         )
     _host_only(backend, Y, "generalized_filter")
-    backend = resolve_backend(backend, Y, owner="generalized_filter")
-    free = _free_indices(m, learn_theta, "generalized_filter")
-    h_free = _h_indices(m, learn_h, "generalized_filter")
-    check_param(h_precision, "h_precision", "generalized_filter", low=0)
-    Y = m.check_data(Y, "generalized_filter")
-    N = Y.shape[0]
-    ge = GeneralizedErrors(m)
-    acc = get_kernel("dem_accumulate", backend)
-    theta, h, hE = m.theta.copy(), m.h_prior(), m.h_prior()
-    Pacc = m.theta_precision[np.ix_(free, free)].copy() if free.size else np.zeros((0, 0))
-    hacc = np.full(len(ge.Q), h_precision)
-    u = ge.u_init()
-    out = {k: [] for k in ("u", "theta", "h", "F")}
-    for t in range(N):
-        ytil = embed(Y, m.n, t, m.dt, m.boundary)
-        P = ge.precision(h)
-        e, Eu = ge.errors(u, ytil, m.eta_at(t), theta)
-        g, H, ss = acc(e[None], Eu[None], P)
-        if not np.isfinite(ss):
-            raise DivergenceError(f"generalized_filter: diverged at time bin {t}.")
-        Su = np.linalg.inv(H)
-        out["u"].append(u.copy())
-        out["theta"].append(theta.copy())
-        out["h"].append(h.copy())
-        out["F"].append(
-            -0.5 * float(ss) + 0.5 * ge.logdet_precision(h) - 0.5 * _logdet_pd(H, "states")
-        )
-        # slow states: recursive Gauss-Newton with accumulated precision
-        if free.size:
-            Jth = ge.theta_jacobian(u, ytil, m.eta_at(t), theta, free)
-            gt, Ht, _ = acc(e[None], Jth[None], P)
-            Pacc = Pacc + Ht
-            theta = theta.copy()
-            theta[free] += np.linalg.solve(Pacc, -gt)
-        for j in h_free:
-            Qj = ge.Q[j]
-            A = e @ Qj @ e + np.sum((Eu @ Su @ Eu.T) * Qj)
-            hacc[j] += 0.5 * ge.block_rows[j]
-            dF = (
-                0.5 * ge.block_rows[j] - 0.5 * math.exp(h[j]) * A - h_precision * (h[j] - hE[j]) / N
+    resolve_backend(backend, Y, owner="generalized_filter")
+    if h_precision is not None:
+        check_param(h_precision, "h_precision", "generalized_filter", low=0)
+        if h_variance != 1.0:
+            raise ValidationError(
+                "generalized_filter.h_precision: deprecated and given with h_variance; "
+                "pass only h_variance (= 1 / h_precision)."
             )
-            h[j] += float(np.clip(dF / hacc[j], -1, 1))
-        u = u + _joint_step(ge, u, g, H, Eu, P, ytil)
-    U = np.array(out["u"])
-    nX = m.n * m.nx
+        warnings.warn(
+            "generalized_filter(h_precision=...) is deprecated: generalized_filter now runs "
+            "SPM's spm_LAP (predcode.LAP); pass h_variance = 1 / h_precision.",
+            DeprecationWarning, stacklevel=2,
+        )
+        h_variance = 1.0 / h_precision
+    lap = LAP(m, n_iter=n_iter, n_d=n_d, learn_theta=learn_theta, learn_h=learn_h,
+              h_variance=h_variance)
+    lap.fit(Y)
+    N = lap.u_.shape[0]
+    h = np.tile(m.h_prior(), (N, 1))
+    if lap.h_free_.size:
+        h[:, lap.h_free_] = lap.h_t_
     return {
-        "u": U,
-        "x": U[:, : m.nx],
-        "v": U[:, nX : nX + m.nv],
-        "theta": np.array(out["theta"]),
-        "h": np.array(out["h"]),
-        "F": np.array(out["F"]),
+        "u": lap.u_,
+        "x": lap.x_,
+        "v": lap.v_,
+        "theta": lap.theta_t_,
+        "h": h,
+        "F": lap.F_t_,
+        "model": lap,
     }
 
 

@@ -35,6 +35,9 @@ from .generalized import HDM, Level
 
 __all__ = [
     "lorenz_lap_model",
+    "convolution_lap_model",
+    "CONV_LAP_FREE",
+    "BinSeries",
     "ZOO",
     "zoo_model",
     "convolution_model",
@@ -278,3 +281,53 @@ def lorenz_lap_model(pE: Any) -> HDM:
     return HDM([lv], theta=np.asarray(pE, float),
                theta_precision=np.diag(np.exp([32.0, 2.0, 2.0])),
                h_eta=16.0, n=5, d=3, s=1 / 16)
+
+
+class BinSeries:
+    """A time series read by bin (``series(t)`` is row ``t``, clamped to the last row):
+    a picklable prior expectation ``eta(t)`` of the top-level causes."""
+
+    def __init__(self, values: Any):
+        self.values = np.atleast_2d(np.asarray(values, float))
+
+    def __call__(self, t: int) -> np.ndarray:
+        return self.values[min(int(t), self.values.shape[0] - 1)]
+
+
+def _conv_lap_f(x, v, th):
+    return th[:4].reshape(2, 2, order="F") @ x + th[12:14] * v[0]
+
+
+def _conv_lap_g(x, v, th):
+    return th[4:12].reshape(4, 2, order="F") @ x
+
+
+#: Free parameters of ``DEM_demo_convolution_LAP`` (SPM's ``ip = [2 4 5 9]``, 0-based,
+#: in SPM's ``spm_vec`` order of :func:`convolution_lap_model`).
+CONV_LAP_FREE = (1, 3, 4, 8)
+
+
+def convolution_lap_model(pE: Any, U: Any, hv: float = 8.0, hw: float = 6.0,
+                          h_eta: float = 0.0) -> HDM:
+    """The set-up of SPM12's ``DEM_demo_convolution_LAP``: ``spm_DEM_M('convolution
+    model')`` (E.n = 6, E.d = 2, so n = 7, d = 3; E.s = 1/2) with its parameters in SPM's
+    ``spm_vec`` order ``[f (2x2), g (4x2), h (2)]`` (column-major), precisions
+    ``V = exp(hv)``, ``W = exp(hw)``, cause precision ``exp(h_eta)`` about the prior
+    expectation ``U`` (shape ``(N,)`` or ``(N, 1)``: the Gaussian bump), prior mean
+    ``pE`` (14 values) and prior variance 32 on :data:`CONV_LAP_FREE` (the others fixed).
+    """
+    pE = np.asarray(pE, float).ravel()
+    if pE.size != 14:
+        raise ValidationError(
+            f"convolution_lap_model.pE: expected 14 parameters (SPM's spm_vec order), got "
+            f"{pE.size}; pass spm_vec(M(1).pE).")
+    prec = np.full(14, 1e8)
+    prec[list(CONV_LAP_FREE)] = 1 / 32
+    lv = Level(g=_conv_lap_g, f=_conv_lap_f, n_out=4, n_x=2, n_v=1, hv=hv, hw=hw,
+               fx=lambda x, v, t: t[:4].reshape(2, 2, order="F"),
+               fv=lambda x, v, t: t[12:14][:, None],
+               gx=lambda x, v, t: t[4:12].reshape(4, 2, order="F"),
+               gv=lambda x, v, t: np.zeros((4, 1)))
+    U = np.asarray(U, float).reshape(-1, 1)
+    return HDM([lv], eta=BinSeries(U), h_eta=h_eta, theta=pE,
+               theta_precision=np.diag(prec), n=7, d=3, s=0.5)

@@ -54,8 +54,8 @@ from ..base import Model
 from ..exceptions import ValidationError
 from ..validation import check_int, check_param
 from ._spm_linalg import spm_inv, spm_logdet
-from .dem import _as_hdm, _free_indices, _h_indices
 from .generalized import HDM, shift_operator, temporal_precision
+from .hdm_args import _as_hdm, _free_indices, _h_indices
 
 __all__ = ["LAP", "embed_at", "reduced_basis"]
 
@@ -164,6 +164,7 @@ class _Structure:
         self.Up = Ufree @ Ur
         self.np_ = self.Up.shape[1]
         self.Pp = spm_inv(self.Up.T @ pC @ self.Up)
+        self.ld_Pp, self.ld_Ph = spm_logdet(self.Pp), spm_logdet(self.Ph)
         self.pE = m.theta.copy()
         self.nb = h_free.size
         R = temporal_precision(n, m.s)
@@ -209,6 +210,18 @@ class _Structure:
         ev["Gvf"] = np.vstack([ev["Gv"], np.zeros((nc, self.nv))]) - self.A
         return ev
 
+    def g_and_f(self, X: np.ndarray, V: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+        """The stacked predictions ``Gf`` (cause rows zero) and flows ``F`` only."""
+        th = self.theta(p)
+        G, F = np.zeros(self.ne0), np.empty(self.nx)
+        io = ix = 0
+        for lv, (x, v) in zip(self.m.levels, self.m.split(X, V), strict=True):
+            G[io: io + lv.n_out] = lv.g(x, v, th)
+            if lv.n_x:
+                F[ix: ix + lv.n_x] = lv.f(x, v, th)
+            io, ix = io + lv.n_out, ix + lv.n_x
+        return {"Gf": G, "F": F}
+
     def param_jacobians(self, X: np.ndarray, V: np.ndarray, p: np.ndarray,
                         cross: bool) -> dict[str, Any]:
         """Jacobians in the reduced parameters by central differences (and, with
@@ -218,7 +231,10 @@ class _Structure:
             step = 1e-6 * max(1.0, float(np.abs(self.Up[:, j] @ self.pE)))
             e = np.zeros(self.np_)
             e[j] = step
-            hi, lo = self.evaluate(X, V, p + e), self.evaluate(X, V, p - e)
+            if cross:
+                hi, lo = self.evaluate(X, V, p + e), self.evaluate(X, V, p - e)
+            else:  # only g and f are needed
+                hi, lo = self.g_and_f(X, V, p + e), self.g_and_f(X, V, p - e)
             out["Gp"].append((hi["Gf"] - lo["Gf"]) / (2 * step))
             out["Fp"].append((hi["F"] - lo["F"]) / (2 * step))
             if cross:
@@ -279,6 +295,11 @@ class LAP(Model):
         The same for the learned log-precisions (``qH``).
     theta_path_ : ndarray (n_iter_run, p)
         Bayesian-averaged parameters after each iteration.
+    theta_t_, h_t_ : ndarray (N, p), (N, n_learned_h)
+        The online parameters and learned log-precisions at each bin of the last
+        recorded iteration (SPM's ``qP.p{t}``, ``qH.p{t}``; before that bin's update).
+    F_t_ : ndarray (N,)
+        Free energy of the states at each bin of that iteration (SPM's ``DEM.FT``).
     F_ : float
         Final free energy (``DEM.F(end)``).
     """
@@ -291,6 +312,7 @@ class LAP(Model):
     _LEARNED = (
         "history_", "n_features_in_", "backend_", "u_", "Sx_", "Sv_", "z_", "w_", "theta_",
         "Sigma_theta_", "h_", "Sigma_h_", "theta_path_", "F_", "_sc", "free_", "h_free_",
+        "theta_t_", "h_t_", "F_t_",
     )
 
     def __init__(
@@ -342,6 +364,8 @@ class LAP(Model):
             "stopped": False,
         }
         self.theta_path_ = np.zeros((0, m.theta.size))
+        self.theta_t_, self.h_t_ = np.zeros((0, m.theta.size)), np.zeros((0, st.nb))
+        self.F_t_ = np.zeros(0)
         self.theta_, self.Sigma_theta_ = m.theta.copy(), np.zeros((m.theta.size,) * 2)
         self.h_, self.Sigma_h_ = st.hE.copy(), np.zeros((st.nb, st.nb))
         self.F_ = -np.inf
@@ -365,6 +389,8 @@ class LAP(Model):
         Kb = N * np.eye(npar + nb)
         rec = {k: [] for k in ("u", "E", "p", "h", "Cp", "Ch", "Sx", "Sv", "Fc", "AC")}
         cross = None
+        ld_cache: dict[bytes, float] = {}
+        iS_cache: dict[bytes, np.ndarray] = {}
         for i_s in range(N):
             for i_d in range(nD):
                 ts = i_s + 1 + i_d / nD
@@ -380,6 +406,10 @@ class LAP(Model):
                         np.hstack([np.kron(st.In, cross["Fxp"][j]),
                                    np.kron(st.Ind, cross["Fvp"][j])]),
                     ]) for j in range(npar)]
+                    cx = {k: np.array(cross[k]).reshape(npar, *shape) for k, shape in (
+                        ("Gxp", (st.ne0, nx)), ("Gvp", (st.ne0, nv)),
+                        ("Fxp", (nx, nx)), ("Fvp", (nx, nv)))}
+                    dup_a = np.array(dup).reshape(npar, n * (st.ne0 + nx), nu)
                 Vn = np.zeros((n, nv))
                 Vn[:d] = Vc
                 Cn = np.zeros((n, nc))
@@ -403,18 +433,26 @@ class LAP(Model):
                     np.hstack([st.shift_x - np.kron(st.In, ev["Fx"]),
                                -np.kron(st.Ind, ev["Fv"])]),
                 ])
-                dEdp = np.zeros((E.size, npar))
-                for j in range(npar):
-                    gcol = [pj["Gp"][:, j]] + [cross["Gxp"][j] @ X[k] + cross["Gvp"][j] @ Vn[k]
-                                               for k in range(1, n)]
-                    fcol = [pj["Fp"][:, j]] + [cross["Fxp"][j] @ X[k] + cross["Fvp"][j] @ Vn[k]
-                                               for k in range(1, n)]
-                    dEdp[:, j] = -np.concatenate(gcol + fcol)
+                # parameter derivatives of the errors, all orders: order 0 from this
+                # bin's Jacobians, higher orders through the held cross-derivatives
+                g_hi = (np.einsum("jex,kx->jke", cx["Gxp"], X[1:])
+                        + np.einsum("jev,kv->jke", cx["Gvp"], Vn[1:]))
+                f_hi = (np.einsum("jex,kx->jke", cx["Fxp"], X[1:])
+                        + np.einsum("jev,kv->jke", cx["Fvp"], Vn[1:]))
+                dEdp = -np.concatenate([
+                    np.concatenate([pj["Gp"].T[:, None], g_hi], axis=1).reshape(npar, n * st.ne0),
+                    np.concatenate([pj["Fp"].T[:, None], f_hi], axis=1).reshape(npar, n * nx),
+                ], axis=1).T
                 ph, pg = st.pi(h)
-                iS = np.zeros((E.size, E.size))
                 nvr = n * st.ne0
-                iS[:nvr, :nvr] = np.kron(R, np.diag(np.exp(ph)))
-                iS[nvr:, nvr:] = np.kron(R, np.diag(np.exp(pg)))
+                key = h.tobytes()
+                if key not in iS_cache:  # the precision depends on h only
+                    iS = np.zeros((E.size, E.size))
+                    iS[:nvr, :nvr] = np.kron(R, np.diag(np.exp(ph)))
+                    iS[nvr:, nvr:] = np.kron(R, np.diag(np.exp(pg)))
+                    iS_cache.clear()
+                    iS_cache[key] = iS
+                iS = iS_cache[key]
                 diS = []
                 for state, rows in st.dh_rows:
                     M_ = np.zeros((E.size, E.size))
@@ -453,23 +491,25 @@ class LAP(Model):
                     Lpu = dEdp.T @ Mi @ dEdu
                     Lpp = dEdp.T @ Mi @ dEdp
                     dHdh[j] = np.sum(np.block([[Luu, Lpu.T], [Lpu, Lpp]]) * Cup.T) / 2
-                dHdp = np.zeros(npar)
-                for j in range(npar):
-                    Luup = dup[j].T @ iSdu
-                    Lpup = iSdp.T @ dup[j]
-                    blk = np.block([[Luup + Luup.T, Lpup.T], [Lpup, np.zeros((npar, npar))]])
-                    dHdp[j] = np.sum(blk * Cup.T) / 2
+                # tr(dL_aa/dp_j C_up) / 2 with dL_aa/dp_j = [[L + L', M'], [M, 0]]
+                CupT = Cup.T
+                Luup = np.einsum("jeu,ev->juv", dup_a, iSdu)
+                Lpup = np.einsum("ep,jeu->jpu", iSdp, dup_a)
+                dHdp = (np.einsum("juv,uv->j", Luup + Luup.transpose(0, 2, 1), CupT[:nu, :nu])
+                        + np.einsum("jpu,up->j", Lpup, CupT[:nu, nu:])
+                        + np.einsum("jpu,pu->j", Lpup, CupT[nu:, :nu])) / 2
                 dHdb = np.concatenate([dHdp, dHdh])
                 dLdb = np.concatenate([dLdp, dLdh])
                 if i_d == 0 or N == 1:
                     u = np.concatenate([X.ravel(), Vc.ravel()])
                     je = st.je
-                    Fc = [-E[je] @ iS[np.ix_(je, je)] @ E[je] / 2, 0.0,
-                          -n * ny * math.log(2 * math.pi) / 2,
-                          spm_logdet(iS[np.ix_(je, je)]) / 2, 0.0]
+                    iSj = iS[np.ix_(je, je)]
+                    if key not in ld_cache:  # iS depends on h only
+                        ld_cache[key] = spm_logdet(iSj)
+                    Fc = [-E[je] @ iSj @ E[je] / 2, 0.0,
+                          -n * ny * math.log(2 * math.pi) / 2, ld_cache[key] / 2, 0.0]
                     AC = (sum(Fc) - p @ st.Pp @ p / 2 - Eh @ st.Ph @ Eh / 2
-                          + spm_logdet(st.Pp) / 2 + spm_logdet(st.Ph) / 2
-                          - spm_logdet(dLdbb) / 2)
+                          + st.ld_Pp / 2 + st.ld_Ph / 2 - spm_logdet(dLdbb) / 2)
                     iv = slice(n * nx, n * nx + nv)
                     ip = slice(nu, nu + npar)
                     for key, val in (("u", u), ("E", E), ("p", p.copy()), ("h", h.copy()),
@@ -591,6 +631,9 @@ class LAP(Model):
         self.Sigma_theta_ = st.Up @ Cp @ st.Up.T
         Eh, Ch = self._average(rec["h"], rec["Ch"], st.Ph, N)
         self.h_, self.Sigma_h_ = Eh, Ch
+        self.theta_t_ = np.array([st.theta(p) for p in rec["p"]])
+        self.h_t_ = np.array(rec["h"]).reshape(N, st.nb)
+        self.F_t_ = np.array(rec["Fc"]).sum(axis=1)
         self.theta_path_ = np.vstack([self.theta_path_, self.theta_[None]])
 
     def _row(self, N: int, F: float, F_iter: float, accepted: bool, stopped: bool
@@ -660,6 +703,7 @@ class LAP(Model):
             "u": self.u_, "Sx": self.Sx_, "Sv": self.Sv_, "z": self.z_, "w": self.w_,
             "theta": self.theta_, "Sigma_theta": self.Sigma_theta_, "h": self.h_,
             "Sigma_h": self.Sigma_h_, "theta_path": self.theta_path_,
+            "theta_t": self.theta_t_, "h_t": self.h_t_, "F_t": self.F_t_,
             "free": self.free_.astype(float), "h_free": self.h_free_.astype(float),
             "p": sc["p"], "hq": sc["h"], "db": sc["db"], "dLdBB": sc["dLdBB"],
             "best_p": sc["best_p"], "best_h": sc["best_h"],
@@ -682,6 +726,7 @@ class LAP(Model):
         self.theta_, self.Sigma_theta_ = state["theta"], state["Sigma_theta"]
         self.h_, self.Sigma_h_ = state["h"], state["Sigma_h"]
         self.theta_path_ = state["theta_path"]
+        self.theta_t_, self.h_t_, self.F_t_ = state["theta_t"], state["h_t"], state["F_t"]
         self.free_ = state["free"].astype(int)
         self.h_free_ = state["h_free"].astype(int)
         self.F_ = float(state["F"])
