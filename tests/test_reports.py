@@ -194,7 +194,7 @@ def test_dem_shows_a_progress_bar(dem_quick):
     _, _, err = dem_quick
     updates = [s for s in err.split("\r") if "friston-2008-dem" in s and "fit" in s]
     assert len(updates) > 2, err[-500:]
-    assert any("/13" in s for s in updates), updates  # 13 DEM fits at quick settings
+    assert any("/14" in s for s in updates), updates  # 14 DEM fits at quick settings
 
 
 def test_polled_bar_advances_while_one_call_runs():
