@@ -101,14 +101,28 @@ def _lap_convolution(folder: Path, backend: str) -> Callable[[], Any]:
     return lambda: LAP(hdm, n_iter=32, learn_theta=list(CONV_LAP_FREE)).fit(Y)
 
 
+def _adem_mountaincar(folder: Path, backend: str) -> Callable[[], Any]:
+    from ..envs.mountain_car import mountain_car_flow, mountain_car_prior_flow
+    from ..models.adem_spm import spm_adem
+
+    z = _npz(folder, "adem_mountaincar.npz")
+    kw = dict(x_process=[0.0, -0.5], x_model=[0.0, -0.5], N=z["C"].shape[1],
+              z=np.vstack([z["pUz1"], z["pUz2"]]).T, w=z["pUw1"].T,
+              U_action=np.exp(5), V_model=np.exp(8), W_model=np.exp(8),
+              V_cause_model=np.exp(16), order=4, cause_order=2)
+    return lambda: spm_adem(
+        lambda x, v, a: mountain_car_flow(x, v[0], a[0]), lambda x, v, a: x,
+        lambda x, v: mountain_car_prior_flow(x), lambda x, v: x, **kw)
+
+
 def _mdp_tmaze(folder: Path, backend: str) -> Callable[[], Any]:
-    from ..models.spm_mdp import replay_trials, spm_tmaze_model
+    from ..models.active_inference import run_trials
+    from ..models.spm_mdp import spm_tmaze_model
 
     z = _npz(folder, "mdp_tmaze.npz")
     model = spm_tmaze_model()
-    obs = z["o"].astype(int).transpose(0, 2, 1) - 1
-    acts = z["u"].astype(int).transpose(0, 2, 1) - 1
-    return lambda: replay_trials(model, obs, acts, tau=12.0)
+    clamp = {k: z[k].astype(int).transpose(0, 2, 1) - 1 for k in ("o", "u", "s")}
+    return lambda: run_trials(model, clamp=clamp, scheme="spm", tau=12.0)
 
 
 #: name → case, in the order reported.
@@ -123,7 +137,11 @@ SPM_CASES: dict[str, SpmCase] = {c.name: c for c in [
     SpmCase("lap_convolution", "spm_LAP",
             "LAP(convolution_lap_model(pE, U), n_iter=32, learn_theta=CONV_LAP_FREE).fit(Y)",
             20.0, _lap_convolution),
-    SpmCase("mdp_tmaze", "spm_MDP_VB_X", "replay_trials(spm_tmaze_model(), o, u, tau=12)",
+    SpmCase("adem_mountaincar", "spm_ADEM",
+            "spm_adem(mountain_car_flow, ..., mountain_car_prior_flow, ..., z=pU.z, w=pU.w)",
+            20.0, _adem_mountaincar),
+    SpmCase("mdp_tmaze", "spm_MDP_VB_X",
+            "run_trials(spm_tmaze_model(), clamp=dict(o=o, u=u, s=s), scheme='spm', tau=12)",
             None, _mdp_tmaze),
 ]}
 
