@@ -122,6 +122,20 @@ def test_dem_estimator_default_is_spm_dem_on_convolution():
     assert e < 1e-10, f"DEM score: relative error {e:.3g} >= 1e-10 against spm_DEM's F"
     e = _rel(d.Su_[:, :2], np.diagonal(_cov(z, "out__S"), axis1=1, axis2=2))
     assert e < 1e-9, f"DEM Su_ (states): max relative error {e:.3g} >= 1e-9"
+    # the per-bin prediction errors, the predicted response and the full covariance
+    m = d.model
+    n, ny, nx, nv = m.n, m.ny, m.nx, m.nv
+    ne = ny + nv
+    for ours, key in ((d.E_[:, :ny], "z"), (d.E_[:, n * ne : n * ne + nx], "w"),
+                      (d.y_hat_, "v1")):
+        e = _rel(ours, z[f"out__{key}"].T)
+        assert e < 1e-9, f"DEM {key}: max relative error {e:.3g} >= 1e-9 against spm_DEM"
+    assert d.E_.shape == (z["inputs__Y"].shape[1], n * (ne + nx))
+    for ours, key in ((d.Sigma_u_[:, :nx, :nx], "out__S"),
+                      (d.Sigma_u_[:, n * nx : n * nx + nv, n * nx : n * nx + nv], "out__C")):
+        e = _rel(ours, _cov(z, key))
+        assert e < 1e-9, f"DEM Sigma_u_ ({key}): max relative error {e:.3g} >= 1e-9"
+    np.testing.assert_array_equal(np.diagonal(d.Sigma_u_, axis1=1, axis2=2), d.Su_)
 
 
 def test_dem_estimator_default_is_spm_dem_on_dem_demo_dem(tmp_path):
@@ -154,3 +168,5 @@ def test_dem_estimator_default_is_spm_dem_on_dem_demo_dem(tmp_path):
     assert back.scheme == "spm"
     np.testing.assert_array_equal(back.infer(Y), d.infer(Y))
     np.testing.assert_array_equal(back.Sigma_h_, d.Sigma_h_)
+    for key in ("Sigma_u_", "E_", "y_hat_"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(d, key))

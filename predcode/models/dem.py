@@ -442,6 +442,16 @@ class DEM(Model):
         Generalized conditional expectations.
     Su_ : ndarray (N, nu)
         Conditional variances (diagonal of Sigma_u).
+    Sigma_u_ : ndarray (N, nu, nu)
+        ``scheme="spm"`` only: the full conditional covariance of the generalized states
+        and causes per bin (SPM's ``qU.C`` and ``qU.S`` blocks together).
+    E_ : ndarray (N, n_e)
+        ``scheme="spm"`` only: the generalized prediction errors per bin (SPM's
+        ``qU.z``/``qU.w``, all orders: response and cause errors, then state errors;
+        SPM's zeroed highest state order included).
+    y_hat_ : ndarray (N, n_y)
+        ``scheme="spm"`` only: the predicted response ``y - z`` (SPM ``DEM.qU.v{1}``
+        minus ``qU.z{1}``, as ``spm_DEM_qU`` plots it).
     F_bins_ : ndarray (N,)
         Each bin's contribution to F (states' part; ``"predcode"``: up to ``-(n_e - n_u)/2 ln
         2 pi``; ``"spm"``: SPM's ``Lu`` per bin, with the constant, masked as SPM masks).
@@ -468,7 +478,7 @@ class DEM(Model):
     _LEARNED = (
         "history_", "n_features_in_", "u_", "Su_", "F_bins_", "theta_", "h_",
         "Sigma_theta_", "F_", "theta_path_", "h_path_", "_scheme", "free_", "h_free_",
-        "_spm", "Sigma_h_", "A_",
+        "_spm", "Sigma_h_", "A_", "Sigma_u_", "E_", "y_hat_",
     )
 
     def __init__(
@@ -807,6 +817,9 @@ class DEM(Model):
         N = sd.N
         self.u_ = np.concatenate([rec["X"].reshape(N, -1), rec["V"].reshape(N, -1)], axis=1)
         self.Su_ = np.array([np.diag(c) for c in rec["Cu"]])
+        self.Sigma_u_ = np.array(rec["Cu"], float)
+        self.E_ = np.array(rec["E"], float)
+        self.y_hat_ = sd.ys0 - self.E_[:, : m.ny]
         self.F_bins_ = rec["F_bins"]
         self.theta_ = sd.theta_of(st["qe"])
         self.h_ = self._h_full(m, sd, st["qh"])
@@ -966,6 +979,7 @@ class DEM(Model):
                 "theta_": self.theta_, "h_": self.h_, "Sigma_theta_": self.Sigma_theta_,
                 "Sigma_h_": self.Sigma_h_, "F_": np.array(self.F_), "A_": np.array(self.A_),
                 "theta_path_": self.theta_path_, "h_path_": self.h_path_,
+                "Sigma_u_": self.Sigma_u_, "E_": self.E_, "y_hat_": self.y_hat_,
             }
             out.update({f"spm/{k}": np.asarray(st[k], float) for k in _SPM_ARRAYS})
             out.update({f"spm/{k}": np.array(st[k]) for k in _SPM_SCALARS})
@@ -1042,6 +1056,16 @@ class DEM(Model):
             setattr(self, key, np.array(state[key], dtype=float))
         self.F_ = float(state["F_"])
         if self.scheme == "spm":
+            ne = m.n * (m.ny + m.nv + m.nx)
+            for key, shape in (("Sigma_u_", (N, nu, nu)), ("E_", (N, ne)),
+                               ("y_hat_", (N, m.ny))):
+                a = state.get(key)
+                if a is None or a.shape != shape or not np.all(np.isfinite(a)):
+                    raise ValidationError(
+                        f"DEM.load: array {key!r} is missing, has NaN/inf or is not of shape "
+                        f"{shape} (was the file saved with another HDM, or damaged?)."
+                    )
+                setattr(self, key, np.array(a, dtype=float))
             self.Sigma_h_ = np.array(state["Sigma_h_"], dtype=float)
             self.A_ = float(state["A_"])
             st = {k: np.array(state[f"spm/{k}"], dtype=float) for k in _SPM_ARRAYS}
