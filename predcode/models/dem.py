@@ -816,12 +816,13 @@ class DEM(Model):
         st, m = self._spm, self._m
         N = sd.N
         self.u_ = np.concatenate([rec["X"].reshape(N, -1), rec["V"].reshape(N, -1)], axis=1)
-        self.Su_ = np.array([np.diag(c) for c in rec["Cu"]])
-        self.Sigma_u_ = np.array(rec["Cu"], float)
-        self.E_ = np.array(rec["E"], float)
-        self.y_hat_ = sd.ys0 - self.E_[:, : m.ny]
+        r = sd.result(st, rec)  # spm_dem's qU: the errors, y - z and the full covariance
+        self.Sigma_u_ = np.array(r["Su"], float)
+        self.Su_ = np.diagonal(self.Sigma_u_, axis1=1, axis2=2).copy()
+        self.E_ = np.array(r["E"], float)
+        self.y_hat_ = np.array(r["y_hat"], float)
         self.F_bins_ = rec["F_bins"]
-        self.theta_ = sd.theta_of(st["qe"])
+        self.theta_ = r["theta"]
         self.h_ = self._h_full(m, sd, st["qh"])
         self.Sigma_theta_ = np.array(st["qp_c"], float)
         self.Sigma_h_ = np.array(st["qh_c"], float)
@@ -1041,6 +1042,9 @@ class DEM(Model):
         N = state["u_"].shape[0] if "u_" in state else -1
         want = {"u_": (N, nu), "Su_": (N, nu), "F_bins_": (N,),
                 "theta_path_": (None, m.theta.size), "h_path_": (None, len(m.h_blocks))}
+        if self.scheme == "spm":
+            want.update(Sigma_u_=(N, nu, nu), E_=(N, m.n * (m.ny + m.nv + m.nx)),
+                        y_hat_=(N, m.ny))
         for key, shape in want.items():
             a = state.get(key)
             if a is None or a.ndim != len(shape) or any(
@@ -1051,21 +1055,10 @@ class DEM(Model):
                 )
             if not np.all(np.isfinite(a)):
                 raise ValidationError(f"DEM.load: array {key!r} has NaN or inf.")
-        for key in ("u_", "Su_", "F_bins_", "theta_", "h_", "Sigma_theta_", "theta_path_",
-                    "h_path_"):
+        for key in (*want, "theta_", "h_", "Sigma_theta_"):
             setattr(self, key, np.array(state[key], dtype=float))
         self.F_ = float(state["F_"])
         if self.scheme == "spm":
-            ne = m.n * (m.ny + m.nv + m.nx)
-            for key, shape in (("Sigma_u_", (N, nu, nu)), ("E_", (N, ne)),
-                               ("y_hat_", (N, m.ny))):
-                a = state.get(key)
-                if a is None or a.shape != shape or not np.all(np.isfinite(a)):
-                    raise ValidationError(
-                        f"DEM.load: array {key!r} is missing, has NaN/inf or is not of shape "
-                        f"{shape} (was the file saved with another HDM, or damaged?)."
-                    )
-                setattr(self, key, np.array(a, dtype=float))
             self.Sigma_h_ = np.array(state["Sigma_h_"], dtype=float)
             self.A_ = float(state["A_"])
             st = {k: np.array(state[f"spm/{k}"], dtype=float) for k in _SPM_ARRAYS}
