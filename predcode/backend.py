@@ -255,14 +255,43 @@ def set_blas_threads(n: int | None) -> None:
     _BLAS_THREADS[0] = n
 
 
+_BLAS_STATE: dict[str, Any] = {"controller": None, "modules": -1, "active": None}
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, scanned once and again only after new imports.
+
+    Building a controller rescans every loaded shared library (0.8-1.4 ms here),
+    which is what ``threadpool_limits`` does on each entry; a new import is the
+    only way a new BLAS or OpenMP library appears, so the scan is redone when the
+    number of imported modules has changed.
+    """
+    import sys
+
+    if _BLAS_STATE["controller"] is None or _BLAS_STATE["modules"] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_STATE["controller"] = ThreadpoolController()
+        _BLAS_STATE["modules"] = len(sys.modules)
+    return _BLAS_STATE["controller"]
+
+
 @contextlib.contextmanager
 def blas_threads(n: int | None = None):
-    """Context limiting BLAS (and OpenMP) threads to ``n`` (default: the configured count)."""
+    """Context limiting BLAS (and OpenMP) threads to ``n`` (default: the configured count).
+
+    Entering it inside a context that already set the same limit costs nothing
+    (no threadpoolctl call), so a ``fit`` or a bench case sets the limit once and
+    the per-step calls nested in it do not re-enter threadpoolctl.
+    """
     n = _BLAS_THREADS[0] if n is None else n
-    if n is None:
+    if n is None or _BLAS_STATE["active"] == n:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=n):
-        yield
+    outer = _BLAS_STATE["active"]
+    with _blas_controller().limit(limits=n):
+        _BLAS_STATE["active"] = n
+        try:
+            yield
+        finally:
+            _BLAS_STATE["active"] = outer

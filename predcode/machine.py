@@ -60,6 +60,28 @@ def blas_owner(filepath: str) -> str:
     return "shared"
 
 
+def blas_kernel(blas: list[dict[str, Any]]) -> dict[str, Any]:
+    """The BLAS kernel numpy's matrix products run on, and whether it was forced.
+
+    ``architecture`` is threadpoolctl's name for the core type OpenBLAS picked
+    (e.g. ``"SkylakeX"``, ``"Haswell"``); ``OPENBLAS_CORETYPE`` in the environment
+    overrides the detection, and a wrong setting (Haswell kernels on an AVX-512
+    CPU) halves float32 GEMM speed, so it is reported beside the kernel.
+    """
+    forced = os.environ.get("OPENBLAS_CORETYPE") or None
+    entry = next((b for b in blas if b.get("user_api") == "blas"
+                  and b.get("used_by") in ("numpy", "shared")),
+                 next((b for b in blas if b.get("user_api") == "blas"), None))
+    if entry is None:
+        return {"library": None, "architecture": None, "openblas_coretype": forced,
+                "summary": "no BLAS seen by threadpoolctl"}
+    arch = entry.get("architecture") or "unknown"
+    lib = f"{entry.get('internal_api', '?')} {entry.get('version', '')}".strip()
+    how = f"forced by OPENBLAS_CORETYPE={forced}" if forced else "auto-detected"
+    return {"library": lib, "architecture": arch, "openblas_coretype": forced,
+            "summary": f"{lib} {arch} kernels ({how})"}
+
+
 def machine_info() -> dict[str, Any]:
     """Describe this machine for a benchmark or report (JSON-serialisable).
 
@@ -91,6 +113,7 @@ def machine_info() -> dict[str, Any]:
     except AttributeError:  # pragma: no cover - not on Linux
         affinity = os.cpu_count()
     return {
+        "blas_kernel": blas_kernel(blas),
         "cpu": _cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": affinity,

@@ -355,6 +355,32 @@ def test_blas_threads_context(restore_blas_threads):
         assert _blas_threads_now() == outside
 
 
+def test_blas_threads_nested_same_limit_does_not_reenter(restore_blas_threads, monkeypatch):
+    """Issue 15 item 5: a per-step ``blas_threads()`` inside a fit's costs no threadpoolctl call."""
+    if not _blas_threads_now():
+        pytest.skip("threadpoolctl sees no BLAS library")
+    outside = _blas_threads_now()
+    calls = []
+    ctl = B._blas_controller()
+    real = type(ctl).limit
+
+    def counting(self, *a, **k):
+        calls.append(k.get("limits", a[0] if a else None))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(type(ctl), "limit", counting)
+    with predcode.blas_threads(1):
+        for _ in range(5):
+            with predcode.blas_threads(1):
+                assert all(n == 1 for n in _blas_threads_now())
+        with predcode.blas_threads(2):  # a different limit is applied, then undone
+            assert all(n == 2 for n in _blas_threads_now())
+        assert all(n == 1 for n in _blas_threads_now())
+    assert calls == [1, 2]
+    assert _blas_threads_now() == outside
+    assert B._BLAS_STATE["active"] is None
+
+
 def test_synchronize_host_is_noop():
     assert B.synchronize("numpy") is None
     assert B.synchronize("numba") is None

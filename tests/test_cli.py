@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def test_inapplicable_bench_option_says_where_it_belongs(capsys):
 def test_every_results_command_takes_the_same_options():
     leaves = {leaf.prog.removeprefix("predcode "): leaf for leaf in _leaves(build_parser())}
     assert set(leaves) == {"info", "train pcn", "bench pcn", "bench dem", "bench aif",
-                           "bench jepa", "bench spm", "reproduce"}
+                           "bench jepa", "bench helmholtz", "bench spm", "reproduce"}
     for name, leaf in leaves.items():
         opts = leaf._option_string_actions
         assert "--json" in opts and "--backend" in opts or name == "info", name
@@ -416,6 +417,22 @@ def test_library_errors_name_the_option_as_typed(capsys):
     assert line.startswith("predcode bench aif: error: --states:") and "bench_aif" not in line
 
 
+def test_bench_helmholtz_reports_rates_and_exits_1_under_target(tmp_path, monkeypatch, capsys):
+    import predcode.bench as bench
+
+    def fake(**kw):
+        case = {"patterns_per_s": 1000.0, "median_s": 1.0, "patterns": 1000}
+        return {"config": kw, "cases": {"numba": case, "numpy_loop": case},
+                "speedup": 1.0, "target": 20.0, "holds": False, "machine": {}}
+
+    monkeypatch.setattr(bench, "bench_helmholtz", fake)
+    path = tmp_path / "h.json"
+    assert main(["bench", "helmholtz", "--patterns", "100", "--json", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "x1.0 the numpy loop (target x20: NO)" in out
+    assert json.loads(path.read_text())["holds"] is False
+
+
 def test_library_backend_error_names_backend_option(monkeypatch, capsys):
     import predcode.bench as bench
     from predcode.exceptions import ValidationError
@@ -445,6 +462,27 @@ def test_info_json_path_and_blas_owner(tmp_path, capsys):
         == "scipy"
     assert blas_owner("/v/site-packages/numpy/.libs/libopenblas.so") == "numpy"
     assert blas_owner("/usr/lib/x86_64-linux-gnu/libopenblas.so.0") == "shared"
+
+
+def test_info_names_the_blas_kernel_and_a_forced_core_type(monkeypatch, capsys):
+    """Issue 15 item 4: the kernel numpy's GEMMs run on, and OPENBLAS_CORETYPE, are visible."""
+    from predcode.machine import blas_kernel
+
+    blas = [{"user_api": "blas", "internal_api": "openblas", "version": "0.3.30",
+             "architecture": "SkylakeX", "used_by": "scipy"},
+            {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+             "architecture": "Haswell", "used_by": "numpy"}]
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    k = blas_kernel(blas)
+    assert (k["library"], k["architecture"], k["openblas_coretype"]) == \
+        ("openblas 0.3.31", "Haswell", "Haswell")  # numpy's, not scipy's
+    assert k["summary"] == "openblas 0.3.31 Haswell kernels (forced by OPENBLAS_CORETYPE=Haswell)"
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert blas_kernel(blas)["summary"].endswith("(auto-detected)")
+    assert blas_kernel([])["architecture"] is None
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^kernel   .+ kernels \(auto-detected\)", out, re.M), out
 
 
 def test_info_backend_says_what_it_runs_on_and_exits_1_when_it_does_not_work(capsys):

@@ -14,16 +14,16 @@ energy).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from ..backend import resolve_backend, synchronize
+from ..backend import blas_threads, resolve_backend
 from ..envs import MDPProcess
 from ..machine import machine_info
 from ..models.active_inference import make_model, run_trials
 from ..validation import check_int, check_param
+from .timing import time_case
 
 __all__ = ["bench_aif", "random_model"]
 
@@ -72,24 +72,20 @@ def bench_aif(
         check_int(p, "policies", owner)
     backend = resolve_backend(backend, owner=owner)
     cases = []
-    for S in states:
-        for P in policies:
-            model, process = random_model(S, P, random_state=seed)
-            kw = {"n_agents": agents, "backend": backend, "dtype": dtype}
-            run_trials(model, process, n_agents=2, backend=backend, dtype=dtype,
-                       random_state=seed)  # warm-up: numba compile, cupy kernel cache
-            times: list[float] = []
-            start = time.perf_counter()
-            while len(times) < repeats or (time.perf_counter() - start < min_time
-                                           and len(times) < 1000):
-                t0 = time.perf_counter()
-                run_trials(model, process, random_state=(seed + len(times)) % 2**32, **kw)
-                synchronize(backend)
-                times.append(time.perf_counter() - t0)
-            med = float(np.median(times))
-            cases.append({"states": S, "policies": P, "T": model.T, "agents": agents,
-                          "median_s": med, "min_s": float(min(times)), "n": len(times),
-                          "agent_steps_per_s": agents * model.T / med})
+    with blas_threads():  # once for the whole bench, not per timed trial
+        for S in states:
+            for P in policies:
+                model, process = random_model(S, P, random_state=seed)
+                kw = {"n_agents": agents, "backend": backend, "dtype": dtype}
+                calls = iter(range(10**9))
+
+                def trial(model=model, process=process, kw=kw, calls=calls):
+                    run_trials(model, process, random_state=(seed + next(calls)) % 2**32, **kw)
+
+                # the first call (numba compilation, CuPy's kernel cache) is reported as warmup_s
+                st = time_case(trial, backend, repeats, min_time)
+                cases.append({"states": S, "policies": P, "T": model.T, "agents": agents, **st,
+                              "agent_steps_per_s": agents * model.T / st["median_s"]})
     return {"config": {"agents": agents, "backend": backend, "dtype": dtype,
                        "states": list(states), "policies": list(policies), "seed": seed},
             "cases": cases, "machine": machine_info()}

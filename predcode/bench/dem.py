@@ -10,7 +10,6 @@ bin costs :math:`O(n^3 (n_x + n_y)^3)` (the matrix exponential and inverse).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from ..machine import machine_info
 from ..models.dem import DEM, generalized_filter, simulate
 from ..models.generalized import HDM, Level
 from ..validation import check_int
+from .timing import time_case
 
 __all__ = ["bench_dem", "linear_model"]
 
@@ -52,14 +52,8 @@ def linear_model(n_x: int, n: int, random_state: int = 0) -> HDM:
     return HDM([lv], n=n, s=0.5)
 
 
-def _median_time(fn, repeats: int) -> dict[str, float]:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    q = np.quantile(times, [0.25, 0.5, 0.75])
-    return {"median_s": float(q[1]), "iqr_s": float(q[2] - q[0]), "n": repeats}
+def _median_time(fn, repeats: int) -> dict[str, Any]:
+    return time_case(fn, "numpy", repeats, 0.0, max_n=repeats)
 
 
 def bench_dem(
@@ -94,7 +88,7 @@ def bench_dem(
         # predcode's variant (its numba kernel, n_iter full passes with tol=0): SPM's scheme
         # stops after one iteration when nothing is learned; `predcode bench spm` times it
         kw = dict(backend=backend, scheme="predcode")
-        DEM(m, n_iter=1, **kw).fit(Y)  # warm-up (numba compilation)
+        # the first call of each (numba compilation) is reported as warmup_s
         dem = _median_time(lambda: DEM(m, n_iter=n_iter, tol=0, **kw).fit(Y), repeats)
         gf = _median_time(lambda: generalized_filter(m, Y, backend=backend), repeats)
         return {

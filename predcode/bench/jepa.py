@@ -10,20 +10,20 @@ Cases (all on the machine's CPU backends or the GPU with ``backend="cupy"``):
   (the reproduction's settings) through each model; their ratio is the planning
   speed-up of the latent model.
 
-Each case is warmed up once (numba compilation, CuPy kernel cache), then timed
-until ``repeats`` runs and ``min_time`` seconds have passed; the median is
-reported with the machine description.
+Each case is warmed up once (numba compilation, CuPy kernel cache; that call's
+time is ``warmup_s``), then timed until ``repeats`` runs and ``min_time``
+seconds have passed (:func:`~predcode.bench.timing.time_case`); the median is
+reported with the machine description. The BLAS thread limit is set once for
+the whole bench, not per timed call.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..backend import blas_threads, resolve_backend, synchronize
+from ..backend import blas_threads, resolve_backend
 from ..datasets import load_digits_split
 from ..envs import TwoRooms, generate_trajectories
 from ..machine import machine_info
@@ -32,21 +32,9 @@ from ..models.world_model import LatentWorldModel, PixelWorldModel
 from ..nn import zero_grad
 from ..planning import CEM, TWO_ROOMS_CEM, latent_cost
 from ..validation import check_int, check_param
+from .timing import time_case
 
 __all__ = ["bench_jepa"]
-
-
-def _time(fn: Callable[[], Any], backend: str, repeats: int, min_time: float) -> dict[str, Any]:
-    fn()
-    synchronize(backend)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < 1000):
-        t0 = time.perf_counter()
-        fn()
-        synchronize(backend)
-        times.append(time.perf_counter() - t0)
-    return {"median_s": float(np.median(times)), "min_s": float(min(times)), "n": len(times)}
 
 
 def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
@@ -60,6 +48,17 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
     repeats = check_int(repeats, "repeats", owner)
     check_param(min_time, "min_time", owner, low=0.0, low_inclusive=True)
     backend = resolve_backend(backend, owner=owner)
+    with blas_threads():  # once for the whole bench: no threadpoolctl call per timed step
+        cases = _cases(batch, backend, repeats, min_time, seed)
+    ratio = cases["pixel_cem_decision"]["median_s"] / cases["latent_cem_decision"]["median_s"]
+    return {"config": {"batch": batch, "backend": backend, "cem": TWO_ROOMS_CEM,
+                       "seed": seed},
+            "cases": cases, "planning_speedup_latent_vs_pixel": ratio,
+            "machine": machine_info()}
+
+
+def _cases(batch: int, backend: str, repeats: int, min_time: float,
+           seed: int) -> dict[str, Any]:
     cases: dict[str, Any] = {}
     Xtr = load_digits_split(random_state=seed)[0][:batch]
     Xtr = (Xtr - Xtr.mean()) / Xtr.std()
@@ -70,16 +69,15 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
         rng = np.random.default_rng(seed)
 
         def step(m=m, x=x, rng=rng):
-            with blas_threads():
-                ctx, tw = m._masks(x.shape[0], rng)
-                zero_grad(m.encoder_)
-                zero_grad(m.predictor_)
-                m._loss(x, ctx, tw, learn=True, rng=rng)
-                m.optimizer_.step(1e-4)
-                if m.uses_ema:
-                    m._ema_update(0.999)
+            ctx, tw = m._masks(x.shape[0], rng)
+            zero_grad(m.encoder_)
+            zero_grad(m.predictor_)
+            m._loss(x, ctx, tw, learn=True, rng=rng)
+            m.optimizer_.step(1e-4)
+            if m.uses_ema:
+                m._ema_update(0.999)
 
-        cases[f"ijepa_step_{collapse}"] = _time(step, backend, repeats, min_time)
+        cases[f"ijepa_step_{collapse}"] = time_case(step, backend, repeats, min_time)
     env = TwoRooms()
     data = generate_trajectories(max(batch // 20, 2) + 1, 20, env=env, random_state=seed)
     models = {"latent": LatentWorldModel(latent_dim=8, epochs=1, batch_size=batch,
@@ -94,20 +92,15 @@ def bench_jepa(*, batch: int = 64, backend: str = "numba", repeats: int = 5,
         xp = m._xp
 
         def wm_step(m=m, xp=xp):
-            with blas_threads():
-                for net in m.nets_.values():
-                    zero_grad(net)
-                m._step_loss(xp.asarray(O), xp.asarray(A), learn=True)
-                m.optimizer_.step(1e-4)
+            for net in m.nets_.values():
+                zero_grad(net)
+            m._step_loss(xp.asarray(O), xp.asarray(A), learn=True)
+            m.optimizer_.step(1e-4)
 
-        cases[f"{name}_wm_step"] = _time(wm_step, backend, repeats, min_time)
+        cases[f"{name}_wm_step"] = time_case(wm_step, backend, repeats, min_time)
         make = latent_cost(m, env, np.array([0.8, 0.8]))
         cost = make(np.array([0.2, 0.2]))
         planner = CEM(random_state=seed, **TWO_ROOMS_CEM)
-        cases[f"{name}_cem_decision"] = _time(lambda cost=cost, p=planner: p.plan(cost),
-                                              backend, repeats, min_time)
-    ratio = cases["pixel_cem_decision"]["median_s"] / cases["latent_cem_decision"]["median_s"]
-    return {"config": {"batch": batch, "backend": backend, "cem": TWO_ROOMS_CEM,
-                       "seed": seed},
-            "cases": cases, "planning_speedup_latent_vs_pixel": ratio,
-            "machine": machine_info()}
+        cases[f"{name}_cem_decision"] = time_case(lambda cost=cost, p=planner: p.plan(cost),
+                                                  backend, repeats, min_time)
+    return cases

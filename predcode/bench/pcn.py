@@ -165,10 +165,12 @@ def bench_pcn(
     Y = xp.asarray(Y)
     net = PCN(sizes=sizes, activation=activation, T=steps, gamma=gamma, lr=lr, dtype=dt.name,
               backend=backend, batch_size=batch, epochs=1, random_state=seed)
-    with blas_threads(threads):
+    with blas_threads(threads):  # once for the case: no threadpoolctl call per step
+        t0 = time.perf_counter()
         net.fit(X, Y)  # initialise, compile, allocate buffers
-        for _ in range(warmup):
-            net._train_batch(X, Y)
+        synchronize(backend)
+        fit_s = time.perf_counter() - t0
+        warm = _time(lambda: net._train_batch(X, Y), backend, warmup, 0.0) if warmup else []
         step_times = _time(lambda: net._train_batch(X, Y), backend, repeats, min_time)
         gemm = _gemm_sequence(xp, backend, sizes, batch, steps, dt)
         for _ in range(warmup):
@@ -185,6 +187,7 @@ def bench_pcn(
                    "activation": activation, "backend": backend, "dtype": dt.name,
                    "threads": threads, "gamma": gamma, "lr": lr, "seed": seed},
         "step": step,
+        "warmup_s": {"first_fit": fit_s, "steps": warm},
         "gemm": gem,
         "flops_per_step": flops,
         "steps_per_s": 1.0 / step["median_s"],

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"BLAS     {b.get('internal_api', '?')} {b.get('version', '')} "
               f"[{b.get('architecture', '')}] threads={b.get('num_threads', '?')}  "
               f"used by {b.get('used_by', '?')}", file=out)
+    print(f"kernel   {info['blas_kernel']['summary']} (numpy's matrix products)", file=out)
     print(f"GPU      {info['gpu'] or 'none usable (see cupy below)'}", file=out)
     print("backends", file=out)
     for name, st in info["backends"].items():
