@@ -401,3 +401,19 @@ def test_online_kernel_matches_reference(fast_backend, xp, dtype):
                 np.testing.assert_allclose(to_numpy(x), y, atol=tol, rtol=tol)
     np.testing.assert_allclose(fast.history_["wake_bits"], ref.history_["wake_bits"],
                                rtol=tol)
+
+
+def test_bench_numpy_wake_sleep_baseline_learns_a_repeated_pattern():
+    """The bench's plain-numpy baseline (``bench helmholtz``) is real wake-sleep: trained on
+    one 4×4 image over and over, its dreams reproduce that image (each pixel within 0.05)."""
+    from predcode.bench.helmholtz import numpy_wake_sleep
+
+    d_star = make_bars(1, random_state=3)[0].astype(float)
+    assert 0 < d_star.sum() < 16
+    G1, g1, G2, g2, b, *_ = numpy_wake_sleep(np.tile(d_star, (1500, 1)), random_state=0)
+    rng = np.random.default_rng(1)
+    sig = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
+    z = (rng.random((4000, 1)) < sig(b)).astype(float)
+    y = (rng.random((4000, 8)) < sig(z @ G2.T + g2)).astype(float)
+    dream_p = sig(y @ G1.T + g1).mean(axis=0)
+    np.testing.assert_allclose(dream_p, d_star, atol=0.05)

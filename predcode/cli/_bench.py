@@ -1,4 +1,4 @@
-"""``predcode bench pcn|dem|aif|jepa|spm``: timings, each case with only its own options."""
+"""``predcode bench pcn|dem|aif|jepa|helmholtz|spm``: timings, each case with its own options."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ OPTIONS = {
     "repeats": "--repeats", "min_time": "--min-time", "orders": "--orders",
     "state_sizes": "--state-sizes", "N": "--bins", "n_iter": "--iters",
     "states": "--states", "policies": "--policies", "agents": "--agents", "seed": "--seed",
-    "cases": "--cases", "fixtures": "--fixtures",
+    "cases": "--cases", "fixtures": "--fixtures", "patterns": "--patterns",
+    "reference_patterns": "--reference-patterns",
     "DEM.Y": "--bins",  # too few time bins for the embedding order
 }
 
@@ -49,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..backend import BACKENDS
 
     bench = sub.add_parser("bench", formatter_class=HelpFormatter,
-                           help="time a case: pcn (vs the GEMM roofline), dem, aif, jepa, spm",
+                           help="time a case: pcn (vs the GEMM roofline), dem, aif, jepa, "
+                                "helmholtz, spm",
                            description="Time one benchmark case; see "
                                        "'predcode bench CASE --help' for its options.")
     cases = bench.add_subparsers(dest="case", required=True, metavar="CASE")
@@ -111,6 +113,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=64, help="mini-batch size")
     _timing(p, 5, 1.0)
     p.set_defaults(handler=_jepa, options=OPTIONS)
+
+    p = cases.add_parser("helmholtz", formatter_class=HelpFormatter,
+                         help="online wake-sleep patterns/s against a plain numpy loop",
+                         description="Time online wake-sleep (16-8-1 machine, 4x4 bars) on "
+                                     "a backend and as a plain numpy loop; exit status 1 "
+                                     "when the ratio is under the 20x target.")
+    add_common(p, backends=BACKENDS, **common)
+    p.add_argument("--patterns", type=positive_int, default=20_000,
+                   help="patterns per timed pass on the backend")
+    p.add_argument("--reference-patterns", type=positive_int, default=1_000,
+                   help="patterns per timed pass of the numpy baselines")
+    _timing(p, 3, 0.5)
+    p.set_defaults(handler=_helmholtz, options=OPTIONS)
 
     p = cases.add_parser("spm", formatter_class=HelpFormatter,
                          help="predcode beside SPM12 (Octave) on SPM's own demos",
@@ -213,6 +228,24 @@ def _jepa(args: argparse.Namespace) -> int:
     print(f"  latent planning is x{r['planning_speedup_latent_vs_pixel']:.1f} faster per "
           "decision than pixel planning", file=say)
     return _write(args, r)
+
+
+def _helmholtz(args: argparse.Namespace) -> int:
+    _check(args)
+    from ..bench import bench_helmholtz
+
+    r = bench_helmholtz(patterns=args.patterns, reference_patterns=args.reference_patterns,
+                        backend=args.backend, repeats=args.repeats, min_time=args.min_time,
+                        seed=args.seed)
+    say = text_stream(args)
+    print("helmholtz: online wake-sleep, 16-8-1 on 4x4 bars", file=say)
+    for name, c in r["cases"].items():
+        print(f"  {name:14s} {c['patterns_per_s']:10.0f} patterns/s  (median "
+              f"{1e3 * c['median_s']:.1f} ms per {c['patterns']} patterns)", file=say)
+    mark = "yes" if r["holds"] else "NO"
+    print(f"  x{r['speedup']:.1f} the numpy loop (target x{r['target']:.0f}: {mark})", file=say)
+    status = _write(args, r)
+    return status if r["holds"] else 1
 
 
 def name_list(text: str) -> tuple[str, ...]:
