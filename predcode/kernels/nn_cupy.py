@@ -23,11 +23,11 @@ _im2col = cp.ElementwiseKernel(
     "raw T x, int32 C, int32 H, int32 W, int32 Ho, int32 Wo, int32 k, int32 s, int32 p",
     "T col",
     """
-    int b = i % k; int r = i / k;
+    int jj = i % Wo; int r = i / Wo;
+    int ii = r % Ho; r /= Ho;
+    int b = r % k; r /= k;
     int a = r % k; r /= k;
-    int c = r % C; r /= C;
-    int jj = r % Wo; r /= Wo;
-    int ii = r % Ho; int n = r / Ho;
+    int c = r % C; int n = r / C;
     int y = ii * s + a - p; int z = jj * s + b - p;
     col = (y >= 0 && y < H && z >= 0 && z < W) ? x[((n * C + c) * H + y) * W + z] : (T)0;
     """,
@@ -49,7 +49,7 @@ _col2im = cp.ElementwiseKernel(
             int zz = z + p - b;
             if (zz < 0 || zz % s != 0) continue;
             int jj = zz / s; if (jj >= Wo) continue;
-            acc += cols[((((n * Ho + ii) * Wo + jj) * C + c) * k + a) * k + b];
+            acc += cols[((((n * C + c) * k + a) * k + b) * Ho + ii) * Wo + jj];
         }
     }
     x = acc;
@@ -74,7 +74,7 @@ def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
     x = cp.ascontiguousarray(x)
     N, C, H, W = x.shape
     Ho, Wo = conv_out_size(H, k, stride, padding), conv_out_size(W, k, stride, padding)
-    cols = cp.empty((N, Ho, Wo, C, k, k), dtype=x.dtype)
+    cols = cp.empty((N, C, k, k, Ho, Wo), dtype=x.dtype)
     _im2col(x, C, H, W, Ho, Wo, k, stride, padding, cols)
     return cols
 
@@ -84,7 +84,7 @@ def col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
     """Adjoint of im2col (GPU gather, no atomics)."""
     N, C, H, W = shape
     x = cp.empty(tuple(shape), dtype=cols.dtype)
-    _col2im(cp.ascontiguousarray(cols), C, H, W, cols.shape[1], cols.shape[2], k, stride,
+    _col2im(cp.ascontiguousarray(cols), C, H, W, cols.shape[4], cols.shape[5], k, stride,
             padding, x)
     return x
 

@@ -2,10 +2,13 @@ r"""Reference (array-API) kernels of the JEPA / latent-world-model family.
 
 ``im2col(x, k, stride, padding) -> cols``
     Unfold an image batch ``x`` of shape (N, C, H, W) into the patch matrix of a
-    ``k``×``k`` convolution: ``cols`` has shape (N, Ho, Wo, C, k, k) with
-    ``cols[n, i, j, c, a, b] = xpad[n, c, i s + a, j s + b]`` (``xpad``: ``x``
+    ``k``×``k`` convolution: ``cols`` has shape (N, C, k, k, Ho, Wo) with
+    ``cols[n, c, a, b, i, j] = xpad[n, c, i s + a, j s + b]`` (``xpad``: ``x``
     zero-padded by ``padding`` on each side, ``s = stride``,
-    ``Ho = (H + 2p - k) // s + 1``). A convolution is then one GEMM.
+    ``Ho = (H + 2p - k) // s + 1``). Channels-first: the output pixels are the
+    contiguous axis, so unfolding copies whole image rows, and the convolution is one
+    GEMM per image, :math:`Y_n = W P_n` with ``W`` (C_out, C k²), whose result is
+    already in (N, C_out, Ho, Wo) order.
 
 ``col2im(cols, shape, k, stride, padding) -> x``
     The adjoint of ``im2col``: scatter-add the patch matrix back onto an
@@ -53,7 +56,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 
 @register_kernel("im2col", B)
 def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
-    """Patch matrix (N, Ho, Wo, C, k, k) of a k×k convolution (see module doc)."""
+    """Patch matrix (N, C, k, k, Ho, Wo) of a k×k convolution (see module doc)."""
     xp = array_namespace(x)
     N, C, H, W = x.shape
     Ho, Wo = conv_out_size(H, k, stride, padding), conv_out_size(W, k, stride, padding)
@@ -62,25 +65,25 @@ def im2col(x: Any, k: int, stride: int, padding: int) -> Any:
         xpad[:, :, padding:padding + H, padding:padding + W] = x
     else:
         xpad = x
-    cols = xp.empty((N, Ho, Wo, C, k, k), dtype=x.dtype)
+    cols = xp.empty((N, C, k, k, Ho, Wo), dtype=x.dtype)
     for a in range(k):
         for b in range(k):
-            sl = xpad[:, :, a:a + stride * (Ho - 1) + 1:stride, b:b + stride * (Wo - 1) + 1:stride]
-            cols[:, :, :, :, a, b] = xp.moveaxis(sl, 1, 3)
+            cols[:, :, a, b] = xpad[:, :, a:a + stride * (Ho - 1) + 1:stride,
+                                    b:b + stride * (Wo - 1) + 1:stride]
     return cols
 
 
 @register_kernel("col2im", B)
 def col2im(cols: Any, shape: tuple, k: int, stride: int, padding: int) -> Any:
-    """Scatter-add ``cols`` (N, Ho, Wo, C, k, k) onto an image of ``shape`` (adjoint of im2col)."""
+    """Scatter-add ``cols`` (N, C, k, k, Ho, Wo) onto an image of ``shape`` (adjoint of im2col)."""
     xp = array_namespace(cols)
     N, C, H, W = shape
-    Ho, Wo = cols.shape[1], cols.shape[2]
+    Ho, Wo = cols.shape[4], cols.shape[5]
     xpad = xp.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
     for a in range(k):
         for b in range(k):
-            xpad[:, :, a:a + stride * (Ho - 1) + 1:stride, b:b + stride * (Wo - 1) + 1:stride] += (
-                xp.moveaxis(cols[:, :, :, :, a, b], 3, 1))
+            xpad[:, :, a:a + stride * (Ho - 1) + 1:stride,
+                 b:b + stride * (Wo - 1) + 1:stride] += cols[:, :, a, b]
     return xpad[:, :, padding:padding + H, padding:padding + W]
 
 
