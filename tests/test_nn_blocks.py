@@ -148,6 +148,31 @@ def test_conv2d_matches_direct_sum():
     np.testing.assert_allclose(y, ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("k,padding,hw", [(3, 1, (5, 6)), (1, 0, (4, 3)), (3, 0, (6, 5)),
+                                           (5, 2, (5, 7)), (2, 1, (4, 4))])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_stride1_wide_grid_conv_equals_direct_sum_and_its_gradients(k, padding, hw, backend):
+    """The stride-1 path (k² GEMMs on windows of the flattened padded image, no patch
+    matrix) equals the defining sum, and its three gradients equal finite differences
+    (float64, 1e-6) — odd and even k, with and without padding, non-square images."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, *hw))
+    conv = Conv2d(3, 4, k, padding=padding, rng=rng, backend=backend)
+    conv.params["b"][:] = rng.standard_normal(4)
+    W, b = conv.params["W"], conv.params["b"]
+    y = conv.forward(x)
+    assert conv._cache[0] == "wide"
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ref = np.zeros_like(y)
+    for n in range(2):
+        for o in range(4):
+            for i in range(y.shape[2]):
+                for j in range(y.shape[3]):
+                    ref[n, o, i, j] = b[o] + (W[o] * xp[n, :, i:i + k, j:j + k]).sum()
+    np.testing.assert_allclose(y, ref, atol=1e-12)
+    check_layer(conv, x, rng)
+
+
 def test_sequential_fd():
     rng = np.random.default_rng(3)
     net = Sequential(Conv2d(1, 2, 3, padding=1, rng=rng), GELU(), Flatten(),

@@ -233,6 +233,16 @@ class Conv2d(Layer):
     order: no transpose); backward: :math:`\partial L/\partial W = \sum_n G_n P_n^\top`,
     :math:`\partial L/\partial P_n = W^\top G_n`, folded back onto the image by the
     adjoint ``col2im``.
+
+    Stride 1 skips the patch matrix (implicit GEMM on a "wide" grid): with the padded
+    image flattened per channel, row width :math:`W_p = W + 2p`, tap :math:`(a, b)`
+    is the contiguous window starting at :math:`a W_p + b`, so
+    :math:`Y^\text{wide}_n = \sum_{a,b} W_{:,:,a,b}\, X^\text{pad}_n[:, aW_p+b :][:, :H_o W_p]`
+    (k² batched GEMMs on strided views, no k²-times larger copy), and the
+    :math:`W_p - W_o` wrap-around columns of each output row are dropped. Backward runs
+    the same windows: :math:`\partial L/\partial W_{:,:,a,b} = \sum_n G^\text{wide}_n
+    X^{\text{pad}\top}_{n,ab}` (zeros in the dropped columns) and the input gradient
+    is the windows' scatter-add of :math:`W_{:,:,a,b}^\top G^\text{wide}_n`.
     """
 
     def __init__(self, c_in: int, c_out: int, k: int = 3, *, stride: int = 1, padding: int = 0,
@@ -261,6 +271,8 @@ class Conv2d(Layer):
             raise ValidationError(
                 f"Conv2d.forward: a {x.shape[2]}x{x.shape[3]} image is smaller than the "
                 f"{self.k}x{self.k} kernel (padding {self.padding}); pad it or use a smaller k.")
+        if self.stride == 1:
+            return self._forward_wide(x, Ho, Wo)
         cols = get_kernel("im2col", self.backend)(x, self.k, self.stride, self.padding)
         P = cols.reshape(x.shape[0], self.c_in * self.k * self.k, Ho * Wo)
         self._cache = (P, x.shape, Ho, Wo)
@@ -268,8 +280,55 @@ class Conv2d(Layer):
         y += self.params["b"][:, None]
         return y.reshape(x.shape[0], self.c_out, Ho, Wo)
 
+    def _forward_wide(self, x: Any, Ho: int, Wo: int) -> Any:
+        """Stride-1 forward as k² batched GEMMs on windows of the flattened padded image."""
+        xp, p, k = self.xp, self.padding, self.k
+        N, C, H, W = x.shape
+        Wp = W + 2 * p
+        L = Ho * Wp
+        # one spare row: the last tap's window runs k - 1 entries past the padded image
+        xpad = xp.zeros((N, C, H + 2 * p + 1, Wp), dtype=x.dtype)
+        xpad[:, :, p:p + H, p:p + W] = x
+        xf = xpad.reshape(N, C, -1)
+        Wt = xp.ascontiguousarray(self.params["W"].transpose(2, 3, 0, 1))  # (k, k, O, C)
+        y = xp.empty((N, self.c_out, L), dtype=x.dtype)
+        t = xp.empty_like(y)
+        for a in range(k):
+            for b in range(k):
+                off = a * Wp + b
+                xp.matmul(Wt[a, b], xf[:, :, off:off + L], out=y if a == b == 0 else t)
+                if a or b:
+                    y += t
+        y += self.params["b"][:, None]
+        self._cache = ("wide", xf, x.shape, Ho, Wo)
+        return xp.ascontiguousarray(y.reshape(N, self.c_out, Ho, Wp)[:, :, :, :Wo])
+
+    def _backward_wide(self, g: Any) -> Any:
+        xp, p, k = self.xp, self.padding, self.k
+        _, xf, shape, Ho, Wo = self._cache
+        N, C, H, W = shape
+        Wp = W + 2 * p
+        L = Ho * Wp
+        Gw = xp.zeros((N, self.c_out, Ho, Wp), dtype=g.dtype)  # zero on the junk columns
+        Gw[:, :, :, :Wo] = g
+        self.grads["b"] += Gw.sum(axis=(0, 2, 3))
+        Gw = Gw.reshape(N, self.c_out, L)
+        Gt = xp.ascontiguousarray(Gw.transpose(0, 2, 1))  # (N, L, O): BLAS's fast case
+        Wt = xp.ascontiguousarray(self.params["W"].transpose(2, 3, 1, 0))  # (k, k, C, O)
+        dxf = xp.zeros_like(xf)
+        t = xp.empty((N, C, L), dtype=g.dtype)
+        for a in range(k):
+            for b in range(k):
+                off = a * Wp + b
+                self.grads["W"][:, :, a, b] += xp.matmul(xf[:, :, off:off + L], Gt).sum(axis=0).T
+                xp.matmul(Wt[a, b], Gw, out=t)
+                dxf[:, :, off:off + L] += t
+        return dxf.reshape(N, C, H + 2 * p + 1, Wp)[:, :, p:p + H, p:p + W]
+
     def backward(self, g: Any) -> Any:
         self._check_cached("x")
+        if isinstance(self._cache[0], str):  # ("wide", ...): the stride-1 path
+            return self._backward_wide(g)
         P, shape, Ho, Wo = self._cache
         xp = self.xp
         G = xp.ascontiguousarray(g).reshape(shape[0], self.c_out, Ho * Wo)
