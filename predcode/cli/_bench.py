@@ -24,7 +24,7 @@ __all__ = ["add_parser"]
 #: Library parameter (as named in its error messages) → the option the user typed.
 OPTIONS = {
     "sizes": "--sizes", "batch": "--batch", "steps": "--steps", "activation": "--activation",
-    "backend": "--backend", "dtype": "--dtype", "threads": "--threads",
+    "backend": "--backend", "dtype": "--dtype", "threads": "--threads", "jobs": "--jobs",
     "repeats": "--repeats", "min_time": "--min-time", "orders": "--orders",
     "state_sizes": "--state-sizes", "N": "--bins", "n_iter": "--iters",
     "states": "--states", "policies": "--policies", "agents": "--agents", "seed": "--seed",
@@ -72,6 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=_FLOATS, default="float32", help="precision")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (1: two-thread BLAS collapses on a busy 2-core machine)")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="threads settling the batch's row blocks (PCN n_jobs), each with "
+                        "--threads BLAS threads")
     _timing(p, 30, 2.0)
     p.set_defaults(handler=_pcn, options=OPTIONS)
 
@@ -166,10 +169,12 @@ def _pcn(args: argparse.Namespace) -> int:
     r = bench_pcn(sizes=args.sizes, batch=args.batch, steps=args.steps,
                   activation=args.activation, backend=args.backend, dtype=args.dtype,
                   threads=args.threads, repeats=args.repeats, min_time=args.min_time,
-                  seed=args.seed)
+                  seed=args.seed, jobs=args.jobs)
     c, say = r["config"], text_stream(args)
     print(f"pcn {c['sizes']} batch {c['batch']} T={c['steps']} {c['activation']} "
-          f"{c['dtype']} backend={c['backend']} BLAS threads={c['threads']}", file=say)
+          f"{c['dtype']} backend={c['backend']} BLAS threads={c['threads']} "
+          f"settling threads={c['jobs']}", file=say)
+    print(f"  BLAS kernel: {r['machine']['blas_kernel']['summary']}", file=say)
     print(f"  step      {1e3 * r['step']['median_s']:.3f} ms median "
           f"(IQR {1e3 * r['step']['iqr_s']:.3f} ms, n={r['step']['n']})  "
           f"= {r['steps_per_s']:.1f} steps/s", file=say)
