@@ -20,8 +20,10 @@ steps, before the weight update), ``energy`` (the batch's total energy
 the update). Peers compare at float32 tolerances: ``PC_TOL``, exported as ``check_tol``
 (a JSON string, the convention of ``cases_nn.py``).
 
-``params``: ``threads`` (BLAS threads, default 1 as in the bench; ``pc_step_2core``
-defaults to 2), ``seed`` (default 0). ``run()`` holds ``predcode.blas_threads(threads)``
+``params``: ``threads`` (BLAS threads, default 1 as in the bench), ``jobs``
+(``PCN(n_jobs=...)``, threads settling the batch's row blocks: 1, and 2 for
+``pc_step_2core``; two-thread BLAS on these small GEMMs was slower than one), ``seed``
+(default 0). ``run()`` holds ``predcode.blas_threads(threads)``
 (free when the worker already set that limit; ~15 µs of threadpoolctl otherwise).
 ``pc_step`` is meant for a one-core worker and ``pc_step_2core`` for a two-core one
 (the driver's ``cores_for``); the JAX workers take the core count from their affinity.
@@ -76,6 +78,7 @@ class PCStep:
     """One PCN training step (``PCN._train_batch``) on the numba backend."""
 
     default_threads = 1
+    default_jobs = 1
 
     @staticmethod
     def export(params: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -83,13 +86,14 @@ class PCStep:
 
     def __init__(self, inputs: dict[str, np.ndarray], params: dict[str, Any]):
         self.threads = int(params.get("threads", self.default_threads))
+        self.jobs = int(params.get("jobs", self.default_jobs))
         self.inputs = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()
                        if k != "check_tol"}
         self.X, self.Y = self.inputs["X"], self.inputs["Y"]
         self.L = len(SIZES) - 1
         self.net = PCN(sizes=SIZES, activation=ACTIVATION, T=T, gamma=GAMMA, lr=LR,
                        dtype=DTYPE, backend="numba", batch_size=BATCH, epochs=1,
-                       random_state=0)
+                       random_state=0, n_jobs=self.jobs)
         with blas_threads(self.threads):
             self.net.fit(self.X, self.Y)  # validation, runtime, buffers, numba compile
         self._reset()
@@ -117,9 +121,9 @@ class PCStep:
 
 
 class PCStep2Core(PCStep):
-    """Same workload; the driver gives the worker 2 cores and predcode 2 BLAS threads."""
+    """Same workload; the driver gives the worker 2 cores, predcode settles in 2 threads."""
 
-    default_threads = 2
+    default_jobs = 2
 
 
 CASES: dict[str, type] = {"pc_step": PCStep, "pc_step_2core": PCStep2Core}
