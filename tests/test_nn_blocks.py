@@ -156,12 +156,12 @@ def test_stride1_wide_grid_conv_equals_direct_sum_and_its_gradients(k, padding, 
     matrix) equals the defining sum, and its three gradients equal finite differences
     (float64, 1e-6) — odd and even k, with and without padding, non-square images."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 3, *hw))
-    conv = Conv2d(3, 4, k, padding=padding, rng=rng, backend=backend)
+    x = rng.standard_normal((2, 8, *hw))
+    conv = Conv2d(8, 4, k, padding=padding, rng=rng, backend=backend)
     conv.params["b"][:] = rng.standard_normal(4)
     W, b = conv.params["W"], conv.params["b"]
     y = conv.forward(x)
-    assert conv._cache[0] == "wide"
+    assert conv._cache[0] == "wide"  # c_in >= 8: the wide-grid path
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     ref = np.zeros_like(y)
     for n in range(2):
