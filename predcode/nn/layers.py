@@ -241,9 +241,10 @@ class Conv2d(Layer):
     :math:`\partial L/\partial P_n = W^\top G_n`, folded back onto the image by the
     adjoint ``col2im``.
 
-    Stride 1 with ``c_in >= 8`` skips the patch matrix (implicit GEMM on a "wide" grid): with the padded
-    image flattened per channel, row width :math:`W_p = W + 2p`, tap :math:`(a, b)`
-    is the contiguous window starting at :math:`a W_p + b`, so
+    Stride 1 with ``c_in >= 8`` skips the patch matrix (implicit GEMM on a "wide"
+    grid): with the padded image flattened per channel, row width
+    :math:`W_p = W + 2p`, tap :math:`(a, b)` is the contiguous window starting at
+    :math:`a W_p + b`, so
     :math:`Y^\text{wide}_n = \sum_{a,b} W_{:,:,a,b}\, X^\text{pad}_n[:, aW_p+b :][:, :H_o W_p]`
     (k² batched GEMMs on strided views, no k²-times larger copy), and the
     :math:`W_p - W_o` wrap-around columns of each output row are dropped. Backward runs
