@@ -504,7 +504,7 @@ def test_get_params():
     assert set(params) == {
         "sizes", "mode", "activation", "T", "gamma", "lr", "lr_schedule", "update",
         "fixed_prediction", "precisions", "epochs", "batch_size", "dtype", "backend",
-        "random_state", "check_divergence", "verbose",
+        "random_state", "check_divergence", "n_jobs", "verbose",
     }
     assert set(MLP().get_params()) == {
         "sizes", "activation", "lr", "lr_schedule", "epochs", "batch_size", "dtype",
