@@ -51,8 +51,13 @@ def bench_aif(
     repeats: int = 3,
     min_time: float = 0.5,
     seed: int = 0,
+    scheme: str = "predcode",
 ) -> dict[str, Any]:
     """Time ``agents`` agents for one trial on every (states, policies) pair.
+
+    ``scheme`` is :func:`~predcode.models.active_inference.run_trials`'s: ``"predcode"``
+    (the default, described above) or ``"pymdp"`` (pymdp 1.0's semantics, one fused kernel
+    call per step, deterministic actions; no precision update, no learning).
 
     Returns
     -------
@@ -76,7 +81,7 @@ def bench_aif(
         for S in states:
             for P in policies:
                 model, process = random_model(S, P, random_state=seed)
-                kw = {"n_agents": agents, "backend": backend, "dtype": dtype}
+                kw = {"n_agents": agents, "backend": backend, "dtype": dtype, "scheme": scheme}
                 calls = iter(range(10**9))
 
                 def trial(model=model, process=process, kw=kw, calls=calls):
@@ -86,6 +91,6 @@ def bench_aif(
                 st = time_case(trial, backend, repeats, min_time)
                 cases.append({"states": S, "policies": P, "T": model.T, "agents": agents, **st,
                               "agent_steps_per_s": agents * model.T / st["median_s"]})
-    return {"config": {"agents": agents, "backend": backend, "dtype": dtype,
+    return {"config": {"agents": agents, "backend": backend, "dtype": dtype, "scheme": scheme,
                        "states": list(states), "policies": list(policies), "seed": seed},
             "cases": cases, "machine": machine_info()}

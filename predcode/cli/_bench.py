@@ -28,6 +28,7 @@ OPTIONS = {
     "repeats": "--repeats", "min_time": "--min-time", "orders": "--orders",
     "state_sizes": "--state-sizes", "N": "--bins", "n_iter": "--iters",
     "states": "--states", "policies": "--policies", "agents": "--agents", "seed": "--seed",
+    "scheme": "--scheme",
     "cases": "--cases", "fixtures": "--fixtures", "patterns": "--patterns",
     "reference_patterns": "--reference-patterns",
     "DEM.Y": "--bins",  # too few time bins for the embedding order
@@ -103,6 +104,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="numbers of policies")
     p.add_argument("--agents", type=positive_int, default=64,
                    help="agents run at once (batch)")
+    p.add_argument("--scheme", choices=("predcode", "pymdp"), default="predcode",
+                   help="run_trials scheme: predcode's, or pymdp 1.0's semantics (one fused "
+                        "kernel call per step)")
     p.add_argument("--dtype", choices=_FLOATS, default="float32", help="precision")
     _timing(p, 5, 1.0)
     p.set_defaults(handler=_aif, options=OPTIONS)
@@ -209,10 +213,10 @@ def _aif(args: argparse.Namespace) -> int:
 
     r = bench_aif(states=args.states, policies=args.policies, agents=args.agents,
                   backend=args.backend, dtype=args.dtype, repeats=args.repeats,
-                  min_time=args.min_time, seed=args.seed)
+                  min_time=args.min_time, seed=args.seed, scheme=args.scheme)
     c, say = r["config"], text_stream(args)
-    print(f"aif: {c['agents']} agents, one trial (T = 3), backend={c['backend']} {c['dtype']}",
-          file=say)
+    print(f"aif: {c['agents']} agents, one trial (T = 3), scheme={c['scheme']}, "
+          f"backend={c['backend']} {c['dtype']}", file=say)
     print("  states  policies  ms/trial  agent-steps/s", file=say)
     for k in r["cases"]:
         print(f"  {k['states']:6d}  {k['policies']:8d}  {1e3 * k['median_s']:8.2f}  "

@@ -57,6 +57,7 @@ KERNELS: dict[str, str] = {
     "aif_belief_step": "aif",
     "aif_propagate": "aif",
     "aif_efe": "aif",
+    "aif_pymdp_step": "aif",
     # dynamic expectation maximisation
     "dem_accumulate": "dem",
 }

@@ -71,6 +71,7 @@ from ..pomdp import (
     softmax,
 )
 from ..validation import check_choice, check_int, check_param, check_random_state
+from .pymdp_mdp import PYMDP_EPS, pymdp_preferences
 from .spm_mdp import SpmAgent, replay_trials, stack_records
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "action_probabilities",
     "resolve_model_backend",
     "learn",
+    "pymdp_step_arrays",
     "run_trials",
 ]
 
@@ -606,14 +608,14 @@ def run_trials(
     n_agents: int = 1,
     n_trials: int = 1,
     beta: float = 1.0,
-    alpha: float = 512.0,
+    alpha: float | None = None,
     tau: float = 4.0,
     n_iter: int = 16,
     eta: float = 1.0,
     epistemic: bool = True,
     novelty: bool = True,
     update_gamma: bool = True,
-    action_mode: str = "stochastic",
+    action_mode: str | None = None,
     backend: str = "auto",
     dtype: str = "float64",
     random_state: Any = None,
@@ -625,7 +627,7 @@ def run_trials(
 ) -> dict[str, Any]:
     """Run ``n_agents`` active-inference agents for ``n_trials`` trials at once.
 
-    Two schemes (``scheme``):
+    Three schemes (``scheme``):
 
     * ``"spm"``: SPM12's ``spm_MDP_VB_X`` (Friston et al. 2017), step by step as
       :class:`predcode.models.spm_mdp.SpmAgent` runs it, the same code as
@@ -640,8 +642,33 @@ def run_trials(
       on numpy, numba or cupy (float32 or float64), with ``a``/``b``/``d``
       learning; it differs from SPM in each point above (docs: "predcode for SPM
       users", ``spm_MDP_VB_X``) and does not reproduce SPM's numbers.
+    * ``"pymdp"``: pymdp 1.0's ``Agent(inference_algo="mmp")`` acting in the process, the
+      semantics of :func:`predcode.models.pymdp_mdp.pymdp_replay_trials` (checked against
+      pymdp): at each step ``infer_states`` (``n_iter`` Jacobi sweeps of marginal message
+      passing over the past window from uniform beliefs, prior ``D``), ``infer_policies``
+      (-G of each policy's remaining moves from the current belief: utility plus state
+      information gain, ``epistemic=False`` keeps the utility only; :math:`q(\\pi) =
+      \\sigma(\\gamma(-G) + \\ln E)` with the fixed :math:`\\gamma = 1/\\beta`), then pymdp's
+      ``sample_action`` with ``sampling_mode="full"``: ``action_mode="deterministic"``
+      (the default here, as in pymdp) takes the first move of the most probable policy
+      (the first on ties, ``argmax``), ``"stochastic"`` samples a policy from
+      :math:`\\sigma(\\alpha \\ln q(\\pi))` (pymdp's ``alpha`` = 16 is the default here) with
+      the run's numpy random stream (so not JAX's draws) and takes its first move. ``C`` is
+      :func:`~predcode.models.pymdp_mdp.pymdp_preferences` (SPM's :math:`\\ln\\sigma(C)`, first
+      column). No learning: ``a``/``b``/``d`` are ignored (their expectations ``A``, ``B``,
+      ``D`` are used), as are ``tau``, ``eta``, ``novelty``, ``update_gamma``, ``erp``,
+      ``zeta`` and ``use_F``. One fused kernel call per time step (``aif_pymdp_step``: all
+      agents, all sweeps, the whole window, -G of every policy and q(pi)) on numpy, numba or
+      cupy, float32 or float64. Models with one hidden-state factor only (any number of
+      modalities): a model with several factors is refused with a one-line
+      ``ValidationError`` (use ``pymdp_replay_trials`` for a clamped replay of those).
 
-    ``clamp=dict(o=..., u=..., s=...)`` (``scheme="spm"`` only) is the replay mode:
+    With ``scheme="pymdp"``, ``clamp=dict(o=..., u=...)`` replays one clamped trial of each
+    of ``N`` agents at once: ``o`` (N, T, M) outcomes and ``u`` (N, T - 1, 1) actions,
+    0-based (``n_agents`` is taken from them; leave it at 1 or give N; ``n_trials`` = 1);
+    the agents' own choices are recorded as ``choices`` but not fed back.
+
+    ``clamp=dict(o=..., u=..., s=...)`` (``scheme="spm"``) is the replay mode:
     no process; one agent is run on the given outcomes ``o`` (n_trials, T, M),
     0-based, with the actions ``u`` (n_trials, T - 1, F) and optionally the true
     states ``s`` (n_trials, T, F) recorded beside them (the agent's beliefs see
@@ -658,8 +685,8 @@ def run_trials(
     ----------
     beta : float
         Prior rate of the precision over policies (SPM default 1: prior γ = 1).
-    alpha : float
-        Action precision (SPM default 512).
+    alpha : float or None
+        Action precision (default None: SPM's 512; pymdp's 16 with ``scheme="pymdp"``).
     tau, n_iter : float, int
         Time constant and iterations of marginal message passing (SPM: 4, 16).
     eta : float
@@ -669,10 +696,12 @@ def run_trials(
         novelty).
     novelty : bool
         Include the novelty of learned parameters in ``G``.
-    action_mode : {"stochastic", "deterministic"}
+    action_mode : {"stochastic", "deterministic"} or None
+        Default None: ``"stochastic"`` (SPM's), ``"deterministic"`` with ``scheme="pymdp"``
+        (pymdp's ``action_selection`` default).
     backend : {"auto", "numpy", "numba", "cupy"}
     random_state : int, Generator or None
-    scheme : {"predcode", "spm"}
+    scheme : {"predcode", "spm", "pymdp"}
         See above.
     clamp : dict or None
         Replay mode (``scheme="spm"``): keys ``o``, ``u`` and optionally ``s``.
@@ -693,10 +722,23 @@ def run_trials(
         ``scheme="spm"`` also ``spm``: the records of
         :func:`~predcode.models.spm_mdp.replay_trials` (SPM's names and signs: ``R``,
         ``w``, ``F`` = −F(π), ``G`` = −G(π), ``P``, ``X``, ``x``, ``d`` per trial, ``Fd``)
-        with leading axes (n_trials, N).
+        with leading axes (n_trials, N). With ``scheme="pymdp"`` also ``neg_efe`` (= -G),
+        ``qs``: dict ``(0, t)`` -> (n_trials, N, t + 1, S) the window posteriors of step
+        ``t`` (pymdp's ``infer_states`` output; ``X`` is the last step's) and ``choices``
+        (n_trials, N, T - 1, 1) the agents' actions (equal to ``actions`` unless clamped);
+        ``gamma`` holds the fixed precision.
     """
     owner = "run_trials"
-    check_choice(scheme, "scheme", ("predcode", "spm"), owner)
+    check_choice(scheme, "scheme", ("predcode", "spm", "pymdp"), owner)
+    if alpha is None:
+        alpha = 16.0 if scheme == "pymdp" else 512.0
+    if action_mode is None:
+        action_mode = "deterministic" if scheme == "pymdp" else "stochastic"
+    if scheme == "pymdp":
+        return _run_trials_pymdp(
+            model, process, clamp, n_agents=n_agents, n_trials=n_trials, beta=beta,
+            alpha=alpha, n_iter=n_iter, epistemic=epistemic, action_mode=action_mode,
+            backend=backend, dtype=dtype, random_state=random_state)
     if scheme == "spm":
         return _run_trials_spm(
             model, process, clamp, n_agents=n_agents, n_trials=n_trials, beta=beta,
@@ -792,6 +834,162 @@ def run_trials(
     for key in ("a", "b", "d"):
         rec[key] = None if st[key] is None else [to_numpy(x) for x in st[key]]
     rec["backend"] = backend
+    return rec
+
+
+def pymdp_step_arrays(model: GenerativeModel, xp: Any = np, dtype: Any = "float64",
+                      C: list[Any] | None = None) -> dict[str, Any]:
+    """The model arrays of kernel ``aif_pymdp_step`` (one factor), made once per run.
+
+    Host float64 arithmetic as :func:`~predcode.models.pymdp_mdp.pymdp_replay_trials` does
+    it, then one C-contiguous copy per array to ``xp``'s device in ``dtype``. Keys: the
+    kernel's ``lnA``, ``AB``, ``HB``, ``C``, ``BT``, ``Bb``, ``lnD``, ``V``, ``lnE`` and
+    ``offsets`` (M,), the first row of each modality in the stacked outcome axis (host
+    ints; ``orow = o + offsets``); ``Vh`` the host policies (P, T - 1).
+    """
+    eps = PYMDP_EPS
+    A = [np.asarray(a, float) / np.asarray(a, float).sum(axis=0, keepdims=True)
+         for a in model.A]
+    As = np.concatenate(A, axis=0)
+    HA = sum(-np.where(a > 0, a * np.log(np.maximum(a, eps)), 0.0).sum(axis=0) for a in A)
+    C = pymdp_preferences(model) if C is None else [np.asarray(c, float) for c in C]
+    B = np.asarray(model.B[0], float)
+    Bn = B / np.maximum(B.sum(axis=1, keepdims=True), eps)
+    Vh = np.ascontiguousarray(np.asarray(model.policies)[:, :, 0], dtype=np.int64)
+
+    def dev(x: Any, dt: Any = dtype) -> Any:
+        x = np.ascontiguousarray(x, dtype=dt)
+        return x if xp is np else xp.asarray(x)
+
+    return {
+        "lnA": dev(np.log(np.maximum(As, eps))),
+        "AB": dev(np.matmul(As, B.transpose(2, 0, 1)).transpose(0, 2, 1)),
+        "HB": dev(np.matmul(HA, B.transpose(2, 0, 1))),
+        "C": dev(np.concatenate(C)), "BT": dev(B.transpose(2, 1, 0)),
+        "Bb": dev(Bn.transpose(2, 0, 1)),
+        "lnD": dev(np.log(np.maximum(np.asarray(model.D[0], float), eps))),
+        "V": dev(Vh, np.int64), "lnE": dev(np.log(np.maximum(np.asarray(model.E, float), eps))),
+        "offsets": np.concatenate([[0], np.cumsum([a.shape[0] for a in A])[:-1]]).astype(
+            np.int64),
+        "Vh": Vh,
+    }
+
+
+def _run_trials_pymdp(model: GenerativeModel, process: Any, clamp: dict[str, Any] | None, *,
+                      n_agents: int, n_trials: int, beta: float, alpha: float, n_iter: int,
+                      epistemic: bool, action_mode: str, backend: str, dtype: str,
+                      random_state: Any) -> dict[str, Any]:
+    """``run_trials(scheme="pymdp")``: pymdp's agents, one ``aif_pymdp_step`` call per step."""
+    owner = "run_trials"
+    if not isinstance(model, GenerativeModel):
+        raise ValidationError(f"{owner}.model: expected a GenerativeModel from make_model, got "
+                              f"{type(model).__name__}.")
+    n_agents = check_int(n_agents, "n_agents", owner)
+    n_trials = check_int(n_trials, "n_trials", owner)
+    check_param(beta, "beta", owner, low=0)
+    check_param(alpha, "alpha", owner, low=0)
+    n_iter = check_int(n_iter, "n_iter", owner)
+    check_choice(action_mode, "action_mode", ("stochastic", "deterministic"), owner)
+    check_choice(dtype, "dtype", ("float32", "float64"), owner)
+    T, M, F = model.T, len(model.A), len(model.B)
+    if F != 1:
+        raise ValidationError(f"{owner}.model: scheme='pymdp' runs models with one hidden-state "
+                              f"factor, got {F}; use scheme='predcode', or pymdp_replay_trials "
+                              "for a clamped replay.")
+    if clamp is not None:
+        if process is not None:
+            raise ValidationError(f"{owner}.process: give a process or clamp, not both "
+                                  "(clamp replays given trials).")
+        if not isinstance(clamp, dict) or set(clamp) != {"o", "u"}:
+            raise ValidationError(f"{owner}.clamp: scheme='pymdp' expects dict(o=..., u=...), got "
+                                  f"{clamp if not isinstance(clamp, dict) else sorted(clamp)}.")
+        co, cu = np.asarray(clamp["o"]), np.asarray(clamp["u"])
+        if co.ndim != 3 or co.shape[1:] != (T, M) or not np.issubdtype(co.dtype, np.integer):
+            raise ValidationError(f"{owner}.clamp['o']: expected ints of shape (N, {T}, {M}), "
+                                  f"got {co.dtype} {co.shape}.")
+        if cu.shape != (co.shape[0], T - 1, 1) or not np.issubdtype(cu.dtype, np.integer):
+            raise ValidationError(f"{owner}.clamp['u']: expected ints of shape "
+                                  f"({co.shape[0]}, {T - 1}, 1), got {cu.dtype} {cu.shape}.")
+        for m, no in enumerate(model.n_outcomes):
+            if co[..., m].min() < 0 or co[..., m].max() >= no:
+                raise ValidationError(f"{owner}.clamp['o'][..., {m}]: outcomes of modality {m} "
+                                      f"must lie in 0..{no - 1}.")
+        if cu.size and (cu.min() < 0 or cu.max() >= model.n_actions[0]):
+            raise ValidationError(f"{owner}.clamp['u']: actions must lie in "
+                                  f"0..{model.n_actions[0] - 1}.")
+        if n_agents not in (1, co.shape[0]):
+            raise ValidationError(f"{owner}.n_agents: clamp holds {co.shape[0]} agents' trials, "
+                                  f"got n_agents={n_agents}; leave it at 1 or match.")
+        if n_trials != 1:
+            raise ValidationError(f"{owner}.n_trials: clamp holds one trial per agent; use "
+                                  f"n_trials=1, got {n_trials}.")
+        n_agents = co.shape[0]
+    elif process is None:
+        raise ValidationError(f"{owner}.process: expected a generative process (reset/step), "
+                              "got None; give one, or clamp=dict(o=..., u=...).")
+    backend = resolve_model_backend(backend, model, owner=owner)
+    xp = get_namespace(backend)
+    step = get_kernel("aif_pymdp_step", backend)
+    rng = check_random_state(random_state, owner=owner)
+    N, P, S = n_agents, model.n_policies, model.n_states[0]
+    Tm = max(T - 1, 1)
+    k_ = pymdp_step_arrays(model, xp, dtype)
+    off, Vh = k_["offsets"], k_["Vh"]
+    kargs = (k_["lnA"], k_["AB"], k_["HB"], k_["C"], k_["BT"], k_["Bb"], k_["lnD"], k_["V"],
+             k_["lnE"], 1.0 / beta, 1.0 if epistemic else 0.0, n_iter)
+    rec: dict[str, Any] = {
+        "obs": np.zeros((n_trials, N, T, M), dtype=np.int64),
+        "actions": np.zeros((n_trials, N, T - 1, 1), dtype=np.int64),
+        "states": None if clamp is not None else np.zeros((n_trials, N, T, 1), dtype=np.int64),
+        "choices": np.zeros((n_trials, N, T - 1, 1), dtype=np.int64),
+    }
+    dev = {"q_pi": xp.zeros((n_trials, N, Tm, P), dtype=dtype),
+           "neg_efe": xp.zeros((n_trials, N, Tm, P), dtype=dtype),
+           "qs": {(0, t): xp.zeros((n_trials, N, t + 1, S), dtype=dtype) for t in range(T)}}
+    for k in range(n_trials):
+        if clamp is None:
+            o, state = process.reset(N, rng)
+            rec["states"][k, :, 0] = state
+        else:
+            o = co[:, 0]
+        rec["obs"][k, :, 0] = o
+        orow = np.zeros((N, T, M), dtype=np.int64)
+        orow[:, 0] = o + off
+        u = np.zeros((N, Tm), dtype=np.int64)
+        orow_x, u_x = (orow, u) if xp is np else (xp.asarray(orow), xp.asarray(u))
+        for t in range(T):
+            qs, neg, qp = step(orow_x, u_x, t, *kargs)
+            dev["qs"][0, t][k] = qs
+            if t == T - 1:
+                break
+            dev["q_pi"][k, :, t], dev["neg_efe"][k, :, t] = qp, neg
+            if action_mode == "deterministic":
+                pol = to_numpy(xp.argmax(qp, axis=1))  # device -> host: (N,) ints
+            else:
+                lp = alpha * np.log(np.maximum(to_numpy(qp).astype(np.float64), PYMDP_EPS))
+                c = np.cumsum(np.exp(lp - lp.max(axis=1, keepdims=True)), axis=1)
+                r = rng.random(N)[:, None] * c[:, -1:]
+                pol = np.minimum((c < r).sum(axis=1), P - 1)
+            a = Vh[pol, t]
+            rec["choices"][k, :, t, 0] = a
+            if clamp is None:
+                o, state = process.step(state, a[:, None], rng)
+                rec["states"][k, :, t + 1] = state
+            else:
+                a, o = cu[:, t, 0], co[:, t + 1]
+            rec["actions"][k, :, t, 0] = a
+            rec["obs"][k, :, t + 1] = o
+            u[:, t] = a
+            orow[:, t + 1] = o + off
+            if xp is not np:  # host -> device: this step's action and outcomes
+                u_x[:, t] = xp.asarray(a)
+                orow_x[:, t + 1] = xp.asarray(orow[:, t + 1])
+    rec["q_pi"], rec["neg_efe"] = to_numpy(dev["q_pi"]), to_numpy(dev["neg_efe"])
+    rec["G"] = -rec["neg_efe"]
+    rec["gamma"] = np.full((n_trials, N, Tm), 1.0 / beta)
+    rec["qs"] = {key: to_numpy(v) for key, v in dev["qs"].items()}
+    rec["X"] = [rec["qs"][0, T - 1]]
+    rec.update(a=None, b=None, d=None, backend=backend, scheme="pymdp")
     return rec
 
 

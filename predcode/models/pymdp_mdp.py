@@ -43,12 +43,10 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ValidationError
+from ..kernels.common import PYMDP_EPS
 from ..pomdp import GenerativeModel
 
-__all__ = ["PYMDP_EPS", "pymdp_replay_trials"]
-
-#: pymdp 1.0's floor inside logarithms (``pymdp.maths.MINVAL``, float64 machine epsilon).
-PYMDP_EPS = float(np.finfo(np.float64).eps)
+__all__ = ["PYMDP_EPS", "pymdp_preferences", "pymdp_replay_trials"]
 
 
 def _lg(x: np.ndarray) -> np.ndarray:
@@ -62,6 +60,19 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def _xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * _lg(x), 0.0)
+
+
+def pymdp_preferences(model: GenerativeModel) -> list[np.ndarray]:
+    r"""SPM's meaning of ``model.C`` as pymdp adds it to -G, per modality:
+    :math:`\ln(\sigma(C_{\cdot,0}) + 10^{-16})` (the first time step's column; pymdp's agent
+    has one C per modality). The default ``C`` of :func:`pymdp_replay_trials` and of
+    ``run_trials(scheme="pymdp")``."""
+    out = []
+    for c in model.C:
+        c0 = np.asarray(c, float)
+        c0 = c0[:, 0] if c0.ndim == 2 else c0
+        out.append(np.log(_softmax(c0) + 1e-16))
+    return out
 
 
 def _expect_except(L: np.ndarray, qs: list[np.ndarray], f: int) -> np.ndarray:
@@ -187,11 +198,7 @@ def pymdp_replay_trials(
     D = [np.asarray(d, float) for d in model.D]
     lnE = _lg(np.asarray(model.E, float))
     if C is None:
-        C = []
-        for c in model.C:
-            c0 = np.asarray(c, float)
-            c0 = c0[:, 0] if c0.ndim == 2 else c0
-            C.append(np.log(_softmax(c0) + 1e-16))
+        C = pymdp_preferences(model)
     else:
         C = [np.asarray(c, float) for c in C]
         if len(C) != M or any(c.shape != (a.shape[0],) for c, a in zip(C, A, strict=False)):
