@@ -7,17 +7,19 @@ P in 16, 64, 256, times ``N`` = 1 and 64 agents: 18 cells per variant. Two varia
 two case-name prefixes (``VARIANTS``):
 
 ``aif_s{S}_p{P}_n{N}`` -- pymdp semantics, compared with pymdp
-    :func:`predcode.models.pymdp_mdp.pymdp_replay_trials` (pymdp 1.0's
-    ``Agent(inference_algo="mmp")`` scheme, checked against pymdp in
-    ``tests/test_pymdp_parity.py``) replays one trial of each of the ``N`` agents on
-    exported, clamped outcomes and actions: at every step ``t`` state inference on
-    the window ``0..t`` (16 MMP sweeps) and, for ``t < T - 1``, -G of every policy's
-    remaining moves, q(pi) (gamma = 1) and the deterministic action. pymdp does the
-    same with ``infer_states`` + ``infer_policies`` + ``sample_action`` on a batched
-    agent (``worker_pymdp.py``). The outcomes are drawn from the model's process
-    (``MDPProcess``) under uniformly random actions; the actions are clamped (the
-    agents' own choices are computed and checked, not fed back), so both sides do the
-    same work on the same data.
+    :func:`predcode.models.active_inference.run_trials` with ``scheme="pymdp"`` (pymdp
+    1.0's ``Agent(inference_algo="mmp")`` scheme, the semantics of
+    :func:`~predcode.models.pymdp_mdp.pymdp_replay_trials`, checked against pymdp in
+    ``tests/test_pymdp_parity.py``; one fused ``aif_pymdp_step`` kernel call per step
+    for all agents, numba backend) replays one trial of each of the ``N`` agents on
+    exported, clamped outcomes and actions (``clamp=dict(o=..., u=...)``): at every step
+    ``t`` state inference on the window ``0..t`` (16 MMP sweeps) and, for ``t < T - 1``,
+    -G of every policy's remaining moves, q(pi) (gamma = 1) and the deterministic
+    action. pymdp does the same with ``infer_states`` + ``infer_policies`` +
+    ``sample_action`` on a batched agent (``worker_pymdp.py``). The outcomes are drawn
+    from the model's process (``MDPProcess``) under uniformly random actions; the
+    actions are clamped (the agents' own choices are computed and checked, not fed
+    back), so both sides do the same work on the same data.
 ``aifspm_s{S}_p{P}_n{N}`` -- predcode's own scheme, time only
     :func:`predcode.models.active_inference.run_trials` exactly as ``predcode bench
     aif`` runs it (``scheme="predcode"``, SPM's family: per-policy marginal message
@@ -28,9 +30,8 @@ two case-name prefixes (``VARIANTS``):
     timing only, never a checked comparison.
 
 One ``run()`` is one trial of ``T = 3`` time steps for all ``N`` agents
-(``STEPS_PER_RUN``): ms per step = run time / 3. float64 on both sides
-(``pymdp_replay_trials`` is float64 numpy; the bench's ``run_trials`` default is
-float64; pymdp runs with ``jax_enable_x64``).
+(``STEPS_PER_RUN``): ms per step = run time / 3. float64 on both sides (the
+bench's ``run_trials`` default is float64; pymdp runs with ``jax_enable_x64``).
 
 Check (``aif_s*`` only, float64): ``qs_t{t}`` (N, t+1, S) the state posteriors of
 step ``t``'s window, ``q_pi`` (N, T-1, P), ``neg_efe`` (N, T-1, P), ``action``
@@ -63,8 +64,8 @@ GAMMA = 1.0
 SEED = 0
 
 VARIANTS = {
-    "aif": "pymdp semantics: predcode.models.pymdp_mdp.pymdp_replay_trials vs pymdp 1.0.4 "
-           "Agent(inference_algo='mmp'), clamped outcomes and actions; checked",
+    "aif": "pymdp semantics: predcode run_trials(scheme='pymdp') (fused kernel, numba) vs "
+           "pymdp 1.0.4 Agent(inference_algo='mmp'), clamped outcomes and actions; checked",
     "aifspm": "predcode run_trials (scheme='predcode', what `predcode bench aif` times); "
               "predcode only, time only; compare with the peers' aif_* of the same cell",
 }
@@ -128,7 +129,8 @@ def _case_model(inputs: dict[str, np.ndarray]):
 
 
 class _PymdpSemantics:
-    """``pymdp_replay_trials`` on the exported trials (one run = one trial, N agents)."""
+    """``run_trials(scheme="pymdp")`` clamped to the exported trials (one run = one trial,
+    N agents, one fused kernel call per step)."""
 
     S = P = N = 0
 
@@ -142,14 +144,20 @@ class _PymdpSemantics:
         self.gamma, self.num_iter = float(inputs["gamma"]), int(inputs["num_iter"])
 
     def run(self) -> None:
-        self.res = pymdp_replay_trials(self.model, self.obs, self.actions, gamma=self.gamma,
-                                       num_iter=self.num_iter)
+        self.res = run_trials(self.model, clamp=dict(o=self.obs, u=self.actions),
+                              scheme="pymdp", backend="numba", dtype="float64",
+                              n_iter=self.num_iter, beta=1.0 / self.gamma)
 
     def outputs(self) -> dict[str, np.ndarray]:
         self.run()
         r = self.res
-        out = {f"qs_t{t}": r["qs"][0, t] for t in range(T)}
-        out.update(q_pi=r["q_pi"], neg_efe=r["neg_efe"], action=r["action"])
+        out = {f"qs_t{t}": r["qs"][(0, t)][0] for t in range(T)}
+        out.update(q_pi=r["q_pi"][0], neg_efe=r["neg_efe"][0], action=r["choices"][0])
+        # the replay the fast path was built from agrees too (the fused kernel is its
+        # semantics): a disagreement here is predcode's own bug, not the peer's
+        ref = pymdp_replay_trials(self.model, self.obs, self.actions, gamma=self.gamma,
+                                  num_iter=self.num_iter)
+        np.testing.assert_allclose(out["q_pi"], ref["q_pi"], atol=1e-9)
         return out
 
 
