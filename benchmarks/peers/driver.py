@@ -313,7 +313,7 @@ def worker_env(n_cores: int) -> tuple[dict[str, str], dict[str, Any]]:
               "PREDCODE_BLAS_THREADS"):
         env[k] = str(n_cores)
     if n_cores == 1:
-        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        flags = "--xla_cpu_multi_thread_eigen=false"
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
     env["PYTHONUNBUFFERED"] = "1"
     notes["set"] = {k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",

@@ -28,11 +28,11 @@ r"""Reference (array-API) kernels of discrete-state active inference.
     One gradient step of marginal message passing (SPM ``spm_MDP_VB_X``):
     ``q = softmax(lnq + (v - mean(v)) / tau)`` over the last axis.
 
-``aif_pymdp_step(orow, u, t, lnA, AB, HB, C, BT, Bb, lnD, V, lnE, gamma, info, num_iter)
--> (qs, neg_efe, q_pi)``
-    One time step ``t`` of pymdp 1.0's ``Agent(inference_algo="mmp")`` for ``N`` agents
-    sharing one model with one hidden-state factor of ``S`` states (``run_trials(...,
-    scheme="pymdp")``; the semantics of :func:`predcode.models.pymdp_mdp.pymdp_replay_trials`):
+``aif_pymdp_step(orow, u, t, lnA, AB, HB, C, BT, Bb, lnD, V, lnE, gamma, info, num_iter)``
+    Returns ``(qs, neg_efe, q_pi)``: one time step ``t`` of pymdp 1.0's
+    ``Agent(inference_algo="mmp")`` for ``N`` agents sharing one model with one
+    hidden-state factor of ``S`` states (``run_trials(..., scheme="pymdp")``; the
+    semantics of :func:`predcode.models.pymdp_mdp.pymdp_replay_trials`):
     ``infer_states`` -- ``num_iter`` Jacobi sweeps of marginal message passing over the
     window ``0..t`` from uniform beliefs,
 
