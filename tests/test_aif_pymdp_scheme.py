@@ -95,7 +95,7 @@ def _emulated_cuda(real):
             "using std::exp; using std::log; using std::sqrt;\n"
             "struct dim_ { int x; };\nstatic dim_ blockIdx, blockDim;\n"
             "static thread_local dim_ threadIdx;\nstatic std::barrier<>* bar;\n"
-            "#define __global__\n#define __shared__ static\n"
+            "#define __global__\n#define __device__ static\n#define __shared__ static\n"
             "#define __syncthreads() bar->arrive_and_wait()\n"
             f"typedef {real} real;\n")
     name = f"predcode_aif_pymdp_step_{real}"

@@ -68,6 +68,31 @@ def aif_propagate(Bm: Any, q: Any, u: Any) -> Any:
 # policies out alone; a block-wide max and sum make q(pi)). ``real`` is double or float.
 _PYMDP_SRC = r"""
 #define RED 256
+// block-wide max / sum of every thread's v (all threads call it, all get the result)
+__device__ double block_max(double* red, double v, const int tid, const int nt)
+{
+    red[tid] = v;
+    __syncthreads();
+    for (int h = nt / 2; h > 0; h >>= 1) {
+        if (tid < h && red[tid + h] > red[tid]) red[tid] = red[tid + h];
+        __syncthreads();
+    }
+    v = red[0];
+    __syncthreads();
+    return v;
+}
+__device__ double block_sum(double* red, double v, const int tid, const int nt)
+{
+    red[tid] = v;
+    __syncthreads();
+    for (int h = nt / 2; h > 0; h >>= 1) {
+        if (tid < h) red[tid] += red[tid + h];
+        __syncthreads();
+    }
+    v = red[0];
+    __syncthreads();
+    return v;
+}
 extern "C" __global__ void predcode_aif_pymdp_step_REAL(
     const long long* orow, const long long* u, const int t, const int T, const int M,
     const int S, const int O, const int P,
@@ -95,14 +120,7 @@ extern "C" __global__ void predcode_aif_pymdp_step_REAL(
             e[j * S + i] = (real)x;
             mx = x > mx ? x : mx;
         }
-        red[tid] = mx;
-        __syncthreads();
-        for (int h = nt / 2; h > 0; h >>= 1) {
-            if (tid < h && red[tid + h] > red[tid]) red[tid] = red[tid + h];
-            __syncthreads();
-        }
-        mx = red[0];
-        __syncthreads();
+        mx = block_max(red, mx, tid, nt);
         for (int i = tid; i < S; i += nt) e[j * S + i] = (real)exp((double)e[j * S + i] - mx);
     }
     __syncthreads();
@@ -142,14 +160,7 @@ extern "C" __global__ void predcode_aif_pymdp_step_REAL(
         for (int j = 0; j < n; ++j) {  // normalise each q_j
             double s = 0.0;
             for (int i = tid; i < S; i += nt) s += (double)qn[j * S + i];
-            red[tid] = s;
-            __syncthreads();
-            for (int h = nt / 2; h > 0; h >>= 1) {
-                if (tid < h) red[tid] += red[tid + h];
-                __syncthreads();
-            }
-            s = red[0];
-            __syncthreads();
+            s = block_sum(red, s, tid, nt);
             for (int i = tid; i < S; i += nt) qn[j * S + i] = (real)((double)qn[j * S + i] / s);
         }
         __syncthreads();
@@ -194,27 +205,14 @@ extern "C" __global__ void predcode_aif_pymdp_step_REAL(
         q_pi[(long long)k * P + p] = (real)z;
         mx = z > mx ? z : mx;
     }
-    red[tid] = mx;
-    __syncthreads();
-    for (int h = nt / 2; h > 0; h >>= 1) {
-        if (tid < h && red[tid + h] > red[tid]) red[tid] = red[tid + h];
-        __syncthreads();
-    }
-    mx = red[0];
-    __syncthreads();
+    mx = block_max(red, mx, tid, nt);
     double s = 0.0;
     for (int p = tid; p < P; p += nt) {
         const double x = exp((double)q_pi[(long long)k * P + p] - mx);
         q_pi[(long long)k * P + p] = (real)x;
         s += x;
     }
-    red[tid] = s;
-    __syncthreads();
-    for (int h = nt / 2; h > 0; h >>= 1) {
-        if (tid < h) red[tid] += red[tid + h];
-        __syncthreads();
-    }
-    s = red[0];
+    s = block_sum(red, s, tid, nt);
     for (int p = tid; p < P; p += nt)
         q_pi[(long long)k * P + p] = (real)((double)q_pi[(long long)k * P + p] / s);
 }
