@@ -21,6 +21,22 @@ _JIT = {"error_model": "numpy", "cache": True, "nogil": True}
 _BLAS_FROM = 16
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _softmax_inplace(x):  # pragma: no cover - compiled
+    """``x <- exp(x - max x) / sum`` on a 1-D row (the belief step's and q(pi)'s)."""
+    mx = -np.inf
+    for i in range(x.shape[0]):
+        if x[i] > mx:
+            mx = x[i]
+    tot = 0.0
+    for i in range(x.shape[0]):
+        e = math.exp(x[i] - mx)
+        x[i] = e
+        tot += e
+    for i in range(x.shape[0]):
+        x[i] /= tot
+
+
 @numba.njit(**_JIT)
 def _efe(qs, A, lnC, H, W, out):  # pragma: no cover - compiled
     N, P, S = qs.shape
@@ -58,19 +74,9 @@ def _belief_step(lnq, v, tau, out):  # pragma: no cover - compiled
         for k in range(K):
             m += v[r, k]
         m /= K
-        mx = -np.inf
         for k in range(K):
-            x = lnq[r, k] + (v[r, k] - m) / tau
-            out[r, k] = x
-            if x > mx:
-                mx = x
-        tot = 0.0
-        for k in range(K):
-            e = math.exp(out[r, k] - mx)
-            out[r, k] = e
-            tot += e
-        for k in range(K):
-            out[r, k] /= tot
+            out[r, k] = lnq[r, k] + (v[r, k] - m) / tau
+        _softmax_inplace(out[r])
 
 
 @numba.njit(**_JIT)
@@ -300,19 +306,9 @@ def _pymdp_step(orow, u, t, lnA, AB, HB, C, BT, Bb, lnD, V, lnE, gamma, info, nu
             for p in range(P):
                 G[k, p] += gl[p] if last else gl[rep[lev, p]]
         # q(pi) = softmax(gamma * (-G) + ln E)
-        mx = -np.inf
         for p in range(P):
-            x = gamma * G[k, p] + lnE[p]
-            q_pi[k, p] = x
-            if x > mx:
-                mx = x
-        tot = 0.0
-        for p in range(P):
-            e = math.exp(q_pi[k, p] - mx)
-            q_pi[k, p] = e
-            tot += e
-        for p in range(P):
-            q_pi[k, p] /= tot
+            q_pi[k, p] = gamma * G[k, p] + lnE[p]
+        _softmax_inplace(q_pi[k])
 
 
 @register_kernel("aif_pymdp_step", B)
