@@ -32,6 +32,7 @@ from ..exceptions import ValidationError
 from ..kernels import get_kernel
 from ..machine import machine_info
 from ..validation import check_dtype, check_param, check_sizes
+from .timing import stats
 
 __all__ = ["bench_pcn", "pcn_step_flops"]
 
@@ -55,10 +56,7 @@ def _time(fn: Callable[[], Any], backend: str, repeats: int, min_time: float) ->
 
 
 def _stats(times: list[float]) -> dict[str, float]:
-    q = np.quantile(times, [0.25, 0.5, 0.75])
-    return {"median_s": float(q[1]), "iqr_s": float(q[2] - q[0]), "min_s": float(min(times)),
-            "max_s": float(max(times)), "n": len(times),
-            "mean_s": statistics.fmean(times)}
+    return {**stats(times), "mean_s": statistics.fmean(times)}
 
 
 def _gemm_sequence(xp: Any, backend: str, sizes, batch: int, T: int, dtype) -> Callable:
